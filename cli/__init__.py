@@ -1,0 +1,1 @@
+"""The ``ggbn-topics`` command line (installed as the package ``ggbn_topics``)."""

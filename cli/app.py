@@ -1,0 +1,213 @@
+"""ggbn-topics: parse options, call the deepgbn_text API, print results. No modelling code here."""
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from deepgbn_text.errors import UserInputError
+
+app = typer.Typer(
+    name="ggbn-topics",
+    help="Deep topic models (Generalized Gamma Belief Network) for text and count data.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+stderr = Console(stderr=True)
+stdout = Console()
+
+InputArg = Annotated[Path, typer.Argument(help="Text file (.txt/.txt.gz, one document per line), folder of .txt files, "
+                                               ".csv/.jsonl, counts .npz, UCI docword, .mtx, or a prepared corpus folder.")]
+FormatOpt = Annotated[Optional[str], typer.Option("--format", help="Input format: txt, dir, csv, jsonl, npz, uci, mtx, corpus (default: from the name/content).")]
+TextColumnOpt = Annotated[Optional[str], typer.Option(help="Column/field holding the text in CSV/JSONL input (default: text).")]
+VocabOpt = Annotated[Optional[Path], typer.Option("--vocab", help="Vocabulary file (one word per line) for .npz/.mtx input.")]
+MinDfOpt = Annotated[float, typer.Option(help="Drop words in fewer documents than this (a count >= 1, or a fraction < 1).")]
+MaxDfOpt = Annotated[float, typer.Option(help="Drop words in more than this fraction of documents (or this many, if > 1).")]
+MaxVocabOpt = Annotated[Optional[int], typer.Option(help="Keep at most this many words (most frequent first).")]
+MinLenOpt = Annotated[int, typer.Option(help="Drop tokens shorter than this.")]
+StopOpt = Annotated[Optional[Path], typer.Option("--stopwords", help="Extra stop words, one per line.")]
+LemmaOpt = Annotated[bool, typer.Option("--lemmatize/--no-lemmatize", help="Lookup lemmatisation (needs spacy-lookups-data).")]
+PhrasesOpt = Annotated[bool, typer.Option("--phrases/--no-phrases", help="Join frequent bigrams (gensim Phrases).")]
+ProcOpt = Annotated[int, typer.Option(help="Processes for tokenisation.")]
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn a user's mistake into one line on stderr and exit code 2 (never a traceback)."""
+    try:
+        yield
+    except UserInputError as exc:
+        stderr.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        stderr.print("interrupted")
+        raise typer.Exit(130) from None
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", handlers=[RichHandler(console=stderr, show_path=False)])
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("{task.fields[status]}"), console=stderr, transient=False, disable=not stderr.is_terminal,
+    )
+
+
+def _text_options(min_df: float, max_df: float, max_vocab: Optional[int], min_token_len: int,
+                  stopwords: Optional[Path], lemmatize: bool, phrases: bool, n_process: int):
+    from deepgbn_text.text import TextOptions
+
+    options = TextOptions(lemmatize=lemmatize, stopwords_file=str(stopwords) if stopwords else None,
+                          min_token_len=min_token_len, min_df=min_df, max_df=max_df, max_vocab=max_vocab,
+                          phrases=phrases, n_process=n_process)
+    options.validate()
+    return options
+
+
+def _load_input(path: Path, fmt, text_column, vocab, options):
+    from deepgbn_text.text import load_corpus
+
+    with _progress() as progress:
+        task = progress.add_task("reading", total=None, status="")
+        corpus = load_corpus(path, fmt=fmt, text_column=text_column, vocab_path=str(vocab) if vocab else None,
+                             options=options, progress=lambda n: progress.update(task, completed=n, status=f"{n} docs"))
+    return corpus
+
+
+def _parse_topics(topics: Optional[str]) -> Optional[list[int]]:
+    if topics is None:
+        return None
+    try:
+        return [int(part) for part in topics.split(",") if part.strip()]
+    except ValueError:
+        raise UserInputError(f"--topics must be comma-separated integers such as 128,64,32, got {topics!r}") from None
+
+
+@app.command()
+def prepare(
+    input: InputArg,
+    out: Annotated[Path, typer.Option("--out", help="Folder to write counts.npz, vocab.txt and meta.json into.")],
+    format: FormatOpt = None,
+    text_column: TextColumnOpt = None,
+    vocab: VocabOpt = None,
+    min_df: MinDfOpt = 5,
+    max_df: MaxDfOpt = 0.5,
+    max_vocab: MaxVocabOpt = 10000,
+    min_token_len: MinLenOpt = 3,
+    stopwords: StopOpt = None,
+    lemmatize: LemmaOpt = False,
+    phrases: PhrasesOpt = False,
+    n_process: ProcOpt = 1,
+) -> None:
+    """Tokenise and vectorise INPUT once; write a corpus folder that `fit` reads directly."""
+    _setup_logging()
+    with user_errors():
+        options = _text_options(min_df, max_df, max_vocab, min_token_len, stopwords, lemmatize, phrases, n_process)
+        corpus = _load_input(input, format, text_column, vocab, options)
+        corpus.save(out)
+    stdout.print(f"wrote {out}: {corpus.n_docs} documents, {corpus.n_words} words, {corpus.n_tokens} tokens",
+                 highlight=False)
+
+
+@app.command()
+def fit(
+    input: InputArg,
+    layers: Annotated[int, typer.Option("--layers", help="Number of gamma layers.")] = 3,
+    topics: Annotated[Optional[str], typer.Option(help="Widths per layer, bottom first, e.g. 128,64,32 (default: halve from 128).")] = None,
+    link: Annotated[str, typer.Option(help="nonlinear (Generalized GBN) or linear (GBN).")] = "nonlinear",
+    hidden: Annotated[int, typer.Option(help="Encoder and link hidden width.")] = 256,
+    epochs: Annotated[int, typer.Option(help="Maximum training epochs.")] = 300,
+    batch_size: Annotated[int, typer.Option(help="Documents per minibatch.")] = 256,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 3e-3,
+    kl_warmup: Annotated[float, typer.Option(help="Share of epochs over which the KL weight rises to 1.")] = 0.1,
+    val_fraction: Annotated[float, typer.Option(help="Share of documents held out for early stopping.")] = 0.1,
+    patience: Annotated[int, typer.Option(help="Epochs without held-out ELBO gain before stopping.")] = 30,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed and device: same model).")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    out: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default runs/<input>-<timestamp>).")] = None,
+    top_words: Annotated[int, typer.Option(help="Words per topic in topics.json/md and the printed tree.")] = 10,
+    min_edge: Annotated[float, typer.Option(help="Smallest parent -> child weight kept in the tree.")] = 0.05,
+    format: FormatOpt = None,
+    text_column: TextColumnOpt = None,
+    vocab: VocabOpt = None,
+    min_df: MinDfOpt = 5,
+    max_df: MaxDfOpt = 0.5,
+    max_vocab: MaxVocabOpt = 10000,
+    min_token_len: MinLenOpt = 3,
+    stopwords: StopOpt = None,
+    lemmatize: LemmaOpt = False,
+    phrases: PhrasesOpt = False,
+    n_process: ProcOpt = 1,
+) -> None:
+    """Fit a deep topic model on INPUT and write a run folder (model, topics.json/md, metrics.json)."""
+    from deepgbn_text import GeneralizedGBN
+    from deepgbn_text.runs import default_run_dir, summarise, write_run
+
+    _setup_logging()
+    with user_errors():
+        model = GeneralizedGBN(n_topics=_parse_topics(topics), n_layers=layers, link=link, hidden=hidden, epochs=epochs,
+                               batch_size=batch_size, lr=lr, kl_warmup=kl_warmup, val_fraction=val_fraction,
+                               patience=patience, seed=seed, device=device)
+        model._validate_params()
+        if not 0 < min_edge <= 1:
+            raise UserInputError(f"--min-edge must be in (0, 1], got {min_edge}")
+        options = _text_options(min_df, max_df, max_vocab, min_token_len, stopwords, lemmatize, phrases, n_process)
+        corpus = _load_input(input, format, text_column, vocab, options)
+        stderr.print(f"corpus: {corpus.n_docs} documents, {corpus.n_words} words, {corpus.n_tokens} tokens")
+        with _progress() as progress:
+            task = progress.add_task("training", total=epochs, status="")
+
+            def on_epoch(record: dict) -> None:
+                status = f"ELBO/token {record['train_elbo_per_token']:.3f}"
+                if "val_perplexity" in record:
+                    status += f"  val ELBO/token {record['val_elbo_per_token']:.3f}  val ppl {record['val_perplexity']:.0f}"
+                progress.update(task, completed=record["epoch"], status=status)
+
+            model.fit(corpus, callback=on_epoch)
+        run_dir = out or default_run_dir(input)
+        write_run(model, run_dir, extra_config={"input": str(input), "n_docs": corpus.n_docs},
+                  top_n=top_words, min_edge=min_edge)
+    summary = summarise(model.history_)
+    stderr.print(f"trained {summary['epochs_run']} epochs in {summary['fit_seconds']:.1f} s on {model.device_}"
+              + (f"; best epoch {summary['best_epoch']}: val perplexity {summary['val_perplexity']:.1f}"
+                 if "best_epoch" in summary else ""))
+    print_tree(model.tree(top_n=top_words, min_edge=min_edge), top_words)
+    stderr.print(f"wrote {run_dir}")
+
+
+def print_tree(tree, top_words: int) -> None:
+    """Show the hierarchy with rich: top layer first, each topic's children nested below it."""
+    from rich.tree import Tree as RichTree
+
+    root = RichTree(f"[bold]{tree.n_layers}-layer topic tree[/]")
+
+    def add(parent, node, depth: int) -> None:
+        words = escape(" ".join(w for w, _ in node.words[:top_words]))
+        branch = parent.add(f"[bold cyan]{node.id}[/] [dim]{node.prevalence:.1%}[/] {words}")
+        if depth < 2:
+            for child, _ in tree.children(node.id):
+                add(branch, child, depth + 1)
+
+    for top in tree.layer(tree.n_layers):
+        add(root, top, 0)
+    stdout.print(root)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,280 @@
+"""GeneralizedGBN: a scikit-learn-style estimator around the GBN module (fit, transform, topics, save)."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from safetensors.torch import load_file, save_file
+from sklearn.model_selection import train_test_split
+
+from .atomic import atomic_dir
+from .corpus import Corpus, as_count_matrix, vocab_hash
+from .errors import UserInputError
+from .model.batch import SparseBatch
+from .model.gbn import LINKS, GBN
+from .train import EVAL_BATCH_SIZE, GBNWordDistribution, TrainConfig, train_gbn
+
+MODEL_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+MODEL_FORMAT_VERSION = 1
+DEFAULT_TOP_WIDTH = 128
+
+
+def default_topics(n_layers: int) -> list[int]:
+    """Widths halving from 128: 1 layer -> [128], 3 layers -> [128, 64, 32]."""
+    return [max(2, DEFAULT_TOP_WIDTH >> i) for i in range(n_layers)]
+
+
+def resolve_device(device: str) -> torch.device:
+    """'auto' -> CUDA when available, else CPU; 'cuda' without a GPU is a user error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserInputError("--device cuda: no CUDA GPU is available here; use --device cpu or auto")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise UserInputError(f"--device must be auto, cpu or cuda, got {device!r}")
+    return torch.device(device)
+
+
+class GeneralizedGBN:
+    """Deep topic model: Poisson likelihood, gamma latents at every layer, Weibull upward-downward encoder.
+
+    ``link="nonlinear"`` is the Generalized GBN; ``link="linear"`` is the GBN of WHAI/PGBN.
+    Layers are numbered 1 (closest to the words) to L (the top) in every public method.
+    """
+
+    _param_checks: dict[str, Callable[[Any], bool]] = {
+        "n_layers": lambda v: isinstance(v, int) and v >= 1,
+        "link": lambda v: v in LINKS,
+        "hidden": lambda v: isinstance(v, int) and v >= 1,
+        "epochs": lambda v: isinstance(v, int) and v >= 1,
+        "batch_size": lambda v: isinstance(v, int) and v >= 1,
+        "lr": lambda v: isinstance(v, (int, float)) and v > 0,
+        "kl_warmup": lambda v: isinstance(v, (int, float)) and 0 <= v <= 1,
+        "val_fraction": lambda v: isinstance(v, (int, float)) and 0 <= v < 1,
+        "patience": lambda v: isinstance(v, int) and v >= 1,
+        "seed": lambda v: isinstance(v, int) and v >= 0,
+        "device": lambda v: isinstance(v, str),
+    }
+
+    def __init__(
+        self,
+        n_topics: Sequence[int] | None = None,
+        n_layers: int = 3,
+        link: str = "nonlinear",
+        hidden: int = 256,
+        epochs: int = 300,
+        batch_size: int = 256,
+        lr: float = 3e-3,
+        kl_warmup: float = 0.1,
+        val_fraction: float = 0.1,
+        patience: int = 30,
+        seed: int = 0,
+        device: str = "auto",
+    ) -> None:
+        self.n_topics = list(n_topics) if n_topics is not None else None
+        self.n_layers = n_layers
+        self.link = link
+        self.hidden = hidden
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.kl_warmup = kl_warmup
+        self.val_fraction = val_fraction
+        self.patience = patience
+        self.seed = seed
+        self.device = device
+
+    # -- parameters ---------------------------------------------------------------------------
+    def get_params(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in ("n_topics", *self._param_checks)}
+
+    def _validate_params(self) -> list[int]:
+        for name, ok in self._param_checks.items():
+            if not ok(getattr(self, name)):
+                raise UserInputError(f"--{name.replace('_', '-')}: invalid value {getattr(self, name)!r}")
+        if self.n_topics is None:
+            return default_topics(self.n_layers)
+        if not self.n_topics or any(not isinstance(k, int) or k < 1 for k in self.n_topics):
+            raise UserInputError(f"--topics: widths must be positive integers, got {self.n_topics}")
+        if len(self.n_topics) != self.n_layers:
+            raise UserInputError(
+                f"--topics gives {len(self.n_topics)} widths but --layers is {self.n_layers}; give one width per layer"
+            )
+        return list(self.n_topics)
+
+    # -- fitting ------------------------------------------------------------------------------
+    def fit(
+        self,
+        X: Corpus | sp.spmatrix,
+        vocab: Sequence[str] | None = None,
+        callback: Callable[[dict[str, Any]], None] | None = None,
+    ) -> GeneralizedGBN:
+        """Fit on a Corpus, or on a count matrix with its vocabulary. ``callback`` gets one record per epoch."""
+        topics = self._validate_params()
+        corpus = X if isinstance(X, Corpus) else Corpus(X, list(vocab) if vocab is not None else
+                                                          [f"w{i}" for i in range(X.shape[1])])
+        corpus = corpus.nonempty()
+        min_docs = 2 if self.val_fraction == 0 else 10
+        if corpus.n_docs < min_docs:
+            raise UserInputError(f"the corpus has {corpus.n_docs} non-empty documents; at least {min_docs} are needed")
+        if topics[0] > corpus.n_words:
+            raise UserInputError(
+                f"--topics: the first layer has {topics[0]} topics but the vocabulary only {corpus.n_words} words"
+            )
+        self.device_ = resolve_device(self.device)
+        torch.manual_seed(self.seed)
+        rng = np.random.default_rng(self.seed)
+        if self.val_fraction > 0:
+            train_rows, val_rows = train_test_split(
+                np.arange(corpus.n_docs), test_size=self.val_fraction, random_state=self.seed
+            )
+            train_counts, val_counts = corpus.counts[np.sort(train_rows)], corpus.counts[np.sort(val_rows)]
+        else:
+            train_counts, val_counts = corpus.counts, None
+        self.vocab_ = list(corpus.vocab)
+        self.topics_ = topics
+        self.module_ = GBN(corpus.n_words, topics, self.hidden, self.link).to(self.device_)
+        config = TrainConfig(self.epochs, self.batch_size, self.lr, self.kl_warmup, self.patience)
+        self.history_ = train_gbn(self.module_, train_counts, val_counts, config, rng, self.device_, callback)
+        self.topic_prevalence_ = [theta.mean(0).tolist() for theta in self._shares(self.transform(train_counts))]
+        return self
+
+    @staticmethod
+    def _shares(thetas: list[np.ndarray]) -> list[np.ndarray]:
+        return [t / np.maximum(t.sum(1, keepdims=True), 1e-12) for t in thetas]
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "module_"):
+            raise RuntimeError("this GeneralizedGBN is not fitted yet: call fit() or load() first")
+
+    def _counts(self, X: Corpus | sp.spmatrix) -> sp.csr_matrix:
+        self._check_fitted()
+        if isinstance(X, Corpus):
+            if X.vocab != self.vocab_:
+                raise UserInputError("the corpus vocabulary differs from the model's; vectorise it with the model's vocabulary")
+            return X.counts
+        counts = as_count_matrix(X)
+        if counts.shape[1] != len(self.vocab_):
+            raise UserInputError(f"the matrix has {counts.shape[1]} columns but the model's vocabulary {len(self.vocab_)} words")
+        return counts
+
+    # -- inference ----------------------------------------------------------------------------
+    def transform(self, X: Corpus | sp.spmatrix) -> list[np.ndarray]:
+        """Posterior mean theta of every layer, bottom (layer 1) first: a list of (n_docs x K_l) arrays."""
+        counts = self._counts(X)
+        parts: list[list[np.ndarray]] = [[] for _ in self.topics_]
+        for start in range(0, counts.shape[0], EVAL_BATCH_SIZE):
+            batch = SparseBatch.from_csr(counts[start : start + EVAL_BATCH_SIZE], self.device_)
+            for layer, theta in enumerate(self.module_.posterior_means(batch)):
+                parts[layer].append(theta.cpu().numpy())
+        return [np.concatenate(p) for p in parts]
+
+    def word_distribution(self, observed: sp.spmatrix) -> np.ndarray:
+        """Per-document word distributions inferred from observed counts (the evaluators' protocol)."""
+        return GBNWordDistribution(self.module_, self.device_).word_distribution(self._counts(observed))
+
+    # -- topics -------------------------------------------------------------------------------
+    def _check_layer(self, layer: int) -> int:
+        self._check_fitted()
+        if not 1 <= layer <= len(self.topics_):
+            raise UserInputError(f"layer must be between 1 and {len(self.topics_)}, got {layer}")
+        return layer - 1
+
+    def topic_word(self, layer: int = 1) -> np.ndarray:
+        """(K_layer x V) word distributions of a layer's topics: a unit activation pushed down the means."""
+        return self.module_.unit_effects(self._check_layer(layer)).cpu().numpy()
+
+    def topic_children(self, layer: int) -> np.ndarray:
+        """(K_layer x K_{layer-1}) weights of each topic's children one layer down (rows sum to one)."""
+        index = self._check_layer(layer)
+        if index == 0:
+            raise UserInputError("layer 1 topics have no child topics (their children are words)")
+        return self.module_.unit_effects(index, index - 1).cpu().numpy()
+
+    def topics(self, layer: int = 1, top_n: int = 10) -> list[list[tuple[str, float]]]:
+        """The top words (with probabilities) of every topic of ``layer``."""
+        dist = self.topic_word(layer)
+        top = np.argsort(-dist, axis=1, kind="stable")[:, :top_n]
+        return [[(self.vocab_[v], float(row[v])) for v in idx] for row, idx in zip(dist, top)]
+
+    def tree(self, top_n: int = 10, min_edge: float = 0.05):
+        """The topic hierarchy of every layer (see :mod:`deepgbn_text.tree`)."""
+        from .tree import Tree
+
+        return Tree.from_model(self, top_n=top_n, min_edge=min_edge)
+
+    # -- persistence --------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write ``model.safetensors`` and ``config.json`` into ``path`` (atomically)."""
+        self._check_fitted()
+        with atomic_dir(path) as tmp:
+            self.write_into(tmp)
+        return Path(path)
+
+    def write_into(self, folder: Path) -> None:
+        """Write the model files into an existing folder (used by save and by run folders)."""
+        state = {k: v.detach().cpu().contiguous() for k, v in self.module_.state_dict().items()}
+        save_file(state, str(folder / MODEL_FILE))
+        config = {
+            "format_version": MODEL_FORMAT_VERSION,
+            "model": "GeneralizedGBN",
+            "params": self.get_params(),
+            "topics": self.topics_,
+            "vocab": self.vocab_,
+            "vocab_hash": vocab_hash(self.vocab_),
+            "topic_prevalence": self.topic_prevalence_,
+            "device": str(self.device_),
+            "versions": package_versions(),
+        }
+        (folder / CONFIG_FILE).write_text(json.dumps(config, indent=1, ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], device: str = "auto") -> GeneralizedGBN:
+        """Read a folder written by :meth:`save` (or a run folder). Never unpickles anything."""
+        folder = Path(path)
+        config_path, weights_path = folder / CONFIG_FILE, folder / MODEL_FILE
+        if not config_path.is_file() or not weights_path.is_file():
+            raise UserInputError(f"{folder}: not a model folder (needs {CONFIG_FILE} and {MODEL_FILE})")
+        try:
+            config = json.loads(config_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise UserInputError(f"{config_path}: not valid JSON ({exc})") from None
+        if not isinstance(config, dict) or config.get("format_version") != MODEL_FORMAT_VERSION:
+            raise UserInputError(f"{config_path}: model format {config.get('format_version')!r} is not supported "
+                                 f"(expected {MODEL_FORMAT_VERSION}); fit the model again")
+        params = dict(config["params"])
+        params["device"] = device
+        model = cls(**params)
+        model.topics_ = list(config["topics"])
+        model.vocab_ = list(config["vocab"])
+        model.topic_prevalence_ = config["topic_prevalence"]
+        model.device_ = resolve_device(device)
+        model.module_ = GBN(len(model.vocab_), model.topics_, model.hidden, model.link)
+        try:
+            state = load_file(str(weights_path))
+            model.module_.load_state_dict(state)
+        except Exception as exc:  # safetensors raises its own error types for corrupt files
+            raise UserInputError(f"{weights_path}: cannot read the model weights ({exc})") from None
+        model.module_.to(model.device_).eval()
+        return model
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and the numerical packages, recorded with every model."""
+    import importlib.metadata as md
+
+    versions = {"python": platform.python_version()}
+    for name in ("deepgbn-text", "torch", "numpy", "scipy", "scikit-learn"):
+        try:
+            versions[name] = md.version(name)
+        except md.PackageNotFoundError:
+            versions[name] = "unknown"
+    return versions

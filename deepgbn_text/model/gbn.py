@@ -1,0 +1,117 @@
+"""The (Generalized) Gamma Belief Network as a torch module: generative links + Weibull encoder + ELBO.
+
+Layers are indexed 0..L-1 from the bottom (words) up. ``links[0]`` maps layer 0's latents to Poisson
+word rates (always linear, so the likelihood needs rates only at non-zero counts); ``links[i]`` for
+i >= 1 maps layer i's latents to the gamma shapes of layer i-1. The top layer's prior is Gam(r, 1).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..distributions import POSITIVE_MIN, kl_weibull_gamma, poisson_log_likelihood_sparse, positive, weibull_rsample
+from .batch import SparseBatch
+from .encoder import UpwardEncoder, WeibullHead
+from .links import LinearLink, NonlinearLink
+
+GAMMA_RATE = 1.0
+"""The rate c of every gamma layer (fixed, as in WHAI)."""
+
+LINKS = ("linear", "nonlinear")
+
+
+@dataclass
+class ELBOTerms:
+    """Per-document terms of the evidence lower bound."""
+
+    log_likelihood: torch.Tensor
+    kl_per_layer: list[torch.Tensor]
+
+    def elbo(self, kl_weight: float | torch.Tensor = 1.0) -> torch.Tensor:
+        """Per-document (weighted) ELBO."""
+        return self.log_likelihood - kl_weight * torch.stack(self.kl_per_layer).sum(0)
+
+
+class GBN(nn.Module):
+    """Deep Poisson-gamma topic model with upward-downward Weibull inference."""
+
+    def __init__(
+        self,
+        n_words: int,
+        topics: Sequence[int],
+        hidden: int = 256,
+        link: str = "nonlinear",
+        use_prior_in_encoder: bool = True,
+    ) -> None:
+        super().__init__()
+        if link not in LINKS:
+            raise ValueError(f"link must be one of {LINKS}, got {link!r}")
+        self.topics = list(topics)
+        self.n_words = n_words
+        self.encoder = UpwardEncoder(n_words, hidden, len(self.topics))
+        self.heads = nn.ModuleList(WeibullHead(hidden, k, use_prior_in_encoder) for k in self.topics)
+        widths = [n_words, *self.topics]
+        upper = [
+            NonlinearLink(widths[i + 1], widths[i], hidden) if link == "nonlinear" else LinearLink(widths[i + 1], widths[i])
+            for i in range(1, len(self.topics))
+        ]
+        self.links = nn.ModuleList([LinearLink(self.topics[0], n_words), *upper])
+        self.log_top_shape = nn.Parameter(torch.zeros(self.topics[-1]))
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.topics)
+
+    @property
+    def top_shape(self) -> torch.Tensor:
+        """The top layer's gamma prior shape r (learned, positive)."""
+        return self.log_top_shape.exp()
+
+    def _downward(self, batch: SparseBatch, sample: bool) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Run encoder and heads top-down; return (theta per layer, KL per layer), bottom first."""
+        states = self.encoder(batch)
+        prior = self.top_shape.expand(batch.n_docs, -1)
+        thetas: list[torch.Tensor] = [torch.empty(0)] * self.n_layers
+        kls: list[torch.Tensor] = [torch.empty(0)] * self.n_layers
+        for i in reversed(range(self.n_layers)):
+            k, lam, mean = self.heads[i](states[i], prior, batch.lengths)
+            thetas[i] = weibull_rsample(k, lam) if sample else mean
+            kls[i] = kl_weibull_gamma(k, lam, prior, GAMMA_RATE).sum(-1)
+            if i > 0:
+                prior = positive(self.links[i](thetas[i]))
+        return thetas, kls
+
+    def forward(self, batch: SparseBatch) -> ELBOTerms:
+        """One reparameterised sample of every layer; the ELBO's terms per document."""
+        thetas, kls = self._downward(batch, sample=True)
+        loglik = poisson_log_likelihood_sparse(batch.rows, batch.cols, batch.values, thetas[0], self.links[0].phi)
+        return ELBOTerms(loglik, kls)
+
+    @torch.no_grad()
+    def posterior_means(self, batch: SparseBatch) -> list[torch.Tensor]:
+        """E_q[theta] of every layer (each layer's head fed the mean of the layer above), bottom first."""
+        return self._downward(batch, sample=False)[0]
+
+    @torch.no_grad()
+    def word_rates(self, theta_bottom: torch.Tensor) -> torch.Tensor:
+        """Poisson word rates (dense, n_docs x V) for bottom-layer latents."""
+        return self.links[0](theta_bottom)
+
+    @torch.no_grad()
+    def propagate_down(self, theta: torch.Tensor, layer: int, to_layer: int = -1) -> torch.Tensor:
+        """Push layer ``layer``'s latents down through the gamma means to ``to_layer`` (-1: word rates)."""
+        for i in range(layer, to_layer, -1):
+            theta = self.links[i](theta)
+        return theta
+
+    @torch.no_grad()
+    def unit_effects(self, layer: int, to_layer: int = -1) -> torch.Tensor:
+        """Row k: what a unit activation of topic k in ``layer`` adds, in expectation, at ``to_layer``
+        (-1: word rates) over the all-zero baseline, normalised to sum to one."""
+        unit = torch.eye(self.topics[layer], device=self.log_top_shape.device)
+        effect = self.propagate_down(unit, layer, to_layer) - self.propagate_down(torch.zeros_like(unit), layer, to_layer)
+        effect = effect.clamp_min(0.0)
+        return effect / effect.sum(-1, keepdim=True).clamp_min(POSITIVE_MIN)

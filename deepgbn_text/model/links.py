@@ -1,0 +1,50 @@
+"""Generative links f_{l+1}: map a layer's latents to the gamma shapes (or Poisson rates) below.
+
+``LinearLink`` is the GBN's Phi theta with simplex columns. ``NonlinearLink`` mixes that linear path with
+a non-linear expert, f(theta) = (1 - g) Phi theta + g |theta| softmax(MLP(theta_hat)), where
+|theta| is theta's total mass and theta_hat = theta / |theta|. The output is non-negative, it keeps the
+mass |theta| as the linear link does, it is homogeneous (f(s theta) = s f(theta)), and with the gate g
+at zero it is exactly the linear link.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..distributions import POSITIVE_MIN
+
+
+class LinearLink(nn.Module):
+    """f(theta) = Phi theta with Phi = softmax(logits) column-wise (n_out x n_in, columns on the simplex)."""
+
+    def __init__(self, n_in: int, n_out: int) -> None:
+        super().__init__()
+        self.logits = nn.Parameter(torch.randn(n_out, n_in))
+
+    @property
+    def phi(self) -> torch.Tensor:
+        """The loading matrix, n_out x n_in, every column a probability vector."""
+        return torch.softmax(self.logits, dim=0)
+
+    def forward(self, theta: torch.Tensor) -> torch.Tensor:
+        return theta @ self.phi.T
+
+
+class NonlinearLink(LinearLink):
+    """The linear link plus a gated, mass-preserving non-linear expert (see the module docstring)."""
+
+    def __init__(self, n_in: int, n_out: int, hidden: int, gate: float = 0.1) -> None:
+        super().__init__(n_in, n_out)
+        self.expert = nn.Sequential(nn.Linear(n_in, hidden), nn.GELU(), nn.Linear(hidden, n_out))
+        self.gate_raw = nn.Parameter(torch.tensor(float(gate)))
+
+    @property
+    def gate(self) -> torch.Tensor:
+        """The mixing weight g in [0, 1]; g = 0 is exactly the linear link."""
+        return self.gate_raw.clamp(0.0, 1.0)
+
+    def forward(self, theta: torch.Tensor) -> torch.Tensor:
+        mass = theta.sum(-1, keepdim=True)
+        expert = mass * torch.softmax(self.expert(theta / mass.clamp_min(POSITIVE_MIN)), dim=-1)
+        g = self.gate
+        return (1.0 - g) * super().forward(theta) + g * expert

@@ -1,0 +1,57 @@
+"""Run folders: everything a fit produces, written atomically into one folder."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .atomic import atomic_dir
+from .estimator import GeneralizedGBN
+
+TOPICS_JSON = "topics.json"
+TOPICS_MD = "topics.md"
+METRICS_JSON = "metrics.json"
+
+
+def default_run_dir(source: str | os.PathLike[str], root: str | os.PathLike[str] = "runs") -> Path:
+    """``runs/<input stem>-<YYYYmmdd-HHMMSS>`` (the stem without .txt/.gz/.npz suffixes)."""
+    name = Path(source).name
+    for suffix in (".gz", ".txt", ".csv", ".jsonl", ".npz", ".mtx"):
+        name = name.removesuffix(suffix)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path(root) / f"{name or 'corpus'}-{stamp}"
+
+
+def summarise(history: list[dict[str, Any]]) -> dict[str, Any]:
+    """The best validation epoch (highest held-out ELBO) and the totals of a training curve."""
+    summary: dict[str, Any] = {"epochs_run": len(history), "fit_seconds": sum(r["seconds"] for r in history)}
+    scored = [r for r in history if "val_elbo_per_token" in r]
+    if scored:
+        best = max(scored, key=lambda r: r["val_elbo_per_token"])
+        summary |= {"best_epoch": best["epoch"], "val_elbo_per_token": best["val_elbo_per_token"],
+                    "val_perplexity": best["val_perplexity"]}
+    return summary
+
+
+def write_run(
+    model: GeneralizedGBN,
+    out: str | os.PathLike[str],
+    extra_config: dict[str, Any] | None = None,
+    top_n: int = 10,
+    min_edge: float = 0.05,
+) -> Path:
+    """Write model.safetensors, config.json, topics.json, topics.md and metrics.json into ``out``."""
+    tree = model.tree(top_n=top_n, min_edge=min_edge)
+    with atomic_dir(out) as tmp:
+        model.write_into(tmp)
+        if extra_config:
+            config = json.loads((tmp / "config.json").read_text(encoding="utf-8"))
+            config.update(extra_config)
+            (tmp / "config.json").write_text(json.dumps(config, indent=1, ensure_ascii=False), encoding="utf-8")
+        (tmp / TOPICS_JSON).write_text(json.dumps(tree.to_dict(), indent=1, ensure_ascii=False), encoding="utf-8")
+        (tmp / TOPICS_MD).write_text(tree.to_markdown(top_n), encoding="utf-8")
+        metrics = {"summary": summarise(model.history_), "history": model.history_}
+        (tmp / METRICS_JSON).write_text(json.dumps(metrics, indent=1), encoding="utf-8")
+    return Path(out)

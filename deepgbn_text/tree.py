@@ -1,0 +1,144 @@
+"""Tree: every layer's topics as word distributions, and parent -> child edges between layers.
+
+Exporters read only this object, so a tree loaded from ``topics.json`` exports like a fresh one.
+Layers are numbered 1 (closest to the words) to L (the top); topic ids read ``L<layer>-<index>``.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .estimator import GeneralizedGBN
+
+SCHEMA_VERSION = 1
+LABEL_WORDS = 3
+
+
+def topic_id(layer: int, index: int) -> str:
+    return f"L{layer}-{index}"
+
+
+@dataclass
+class TopicNode:
+    """One topic: its layer, index, top words with probabilities and prevalence (mean share per document)."""
+
+    layer: int
+    index: int
+    words: list[tuple[str, float]]
+    prevalence: float
+
+    @property
+    def id(self) -> str:
+        return topic_id(self.layer, self.index)
+
+    @property
+    def label(self) -> str:
+        return " ".join(w for w, _ in self.words[:LABEL_WORDS])
+
+
+@dataclass
+class TopicEdge:
+    """Parent (layer l + 1) -> child (layer l) with the share of the parent's mass going to the child."""
+
+    parent: str
+    child: str
+    weight: float
+
+
+@dataclass
+class Tree:
+    n_layers: int
+    nodes: list[TopicNode]
+    edges: list[TopicEdge]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_model(cls, model: GeneralizedGBN, top_n: int = 10, min_edge: float = 0.05) -> Tree:
+        """Topics of every layer and, per parent, its children whose weight is at least ``min_edge``
+        (the strongest child is always kept, so every parent has one)."""
+        n_layers = len(model.topics_)
+        nodes: list[TopicNode] = []
+        edges: list[TopicEdge] = []
+        for layer in range(1, n_layers + 1):
+            prevalence = model.topic_prevalence_[layer - 1]
+            for index, words in enumerate(model.topics(layer, top_n)):
+                nodes.append(TopicNode(layer, index, words, float(prevalence[index])))
+            if layer > 1:
+                for parent, weights in enumerate(model.topic_children(layer)):
+                    order = np.argsort(-weights, kind="stable")
+                    keep = [c for c in order if weights[c] >= min_edge] or [int(order[0])]
+                    edges.extend(
+                        TopicEdge(topic_id(layer, parent), topic_id(layer - 1, int(c)), float(weights[c])) for c in keep
+                    )
+        meta = {"model": "GeneralizedGBN", "link": model.link, "topics": list(model.topics_), "min_edge": min_edge}
+        return cls(n_layers, nodes, edges, meta)
+
+    # -- navigation -----------------------------------------------------------------------------
+    def node(self, node_id: str) -> TopicNode:
+        return self._by_id()[node_id]
+
+    def layer(self, layer: int) -> list[TopicNode]:
+        """The topics of one layer, most prevalent first."""
+        return sorted((n for n in self.nodes if n.layer == layer), key=lambda n: (-n.prevalence, n.index))
+
+    def children(self, node_id: str) -> list[tuple[TopicNode, float]]:
+        """(child, weight) pairs, strongest first."""
+        by_id = self._by_id()
+        found = [(by_id[e.child], e.weight) for e in self.edges if e.parent == node_id]
+        return sorted(found, key=lambda cw: -cw[1])
+
+    def _by_id(self) -> dict[str, TopicNode]:
+        return {n.id: n for n in self.nodes}
+
+    # -- serialisation --------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "n_layers": self.n_layers,
+            "meta": self.meta,
+            "topics": [
+                {"id": n.id, "layer": n.layer, "index": n.index, "label": n.label, "prevalence": n.prevalence,
+                 "words": [{"word": w, "weight": p} for w, p in n.words]}
+                for n in self.nodes
+            ],
+            "edges": [asdict(e) for e in self.edges],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Tree:
+        if data.get("schema_version") != SCHEMA_VERSION:
+            raise ValueError(f"topics schema version {data.get('schema_version')!r} is not {SCHEMA_VERSION}")
+        nodes = [
+            TopicNode(t["layer"], t["index"], [(w["word"], w["weight"]) for w in t["words"]], t["prevalence"])
+            for t in data["topics"]
+        ]
+        edges = [TopicEdge(e["parent"], e["child"], e["weight"]) for e in data["edges"]]
+        return cls(data["n_layers"], nodes, edges, dict(data.get("meta", {})))
+
+    def to_markdown(self, top_n: int = 10) -> str:
+        """An indented outline from the top layer down: label, prevalence, top words."""
+
+        def line(node: TopicNode, depth: int, weight: float | None) -> str:
+            edge = f" (edge {weight:.2f})" if weight is not None else ""
+            words = ", ".join(w for w, _ in node.words[:top_n])
+            return f"{'  ' * depth}- **{node.id}** {node.label} — {node.prevalence:.1%}{edge}: {words}"
+
+        def walk(node: TopicNode, depth: int, weight: float | None) -> list[str]:
+            out = [line(node, depth, weight)]
+            for child, w in self.children(node.id):
+                out.extend(walk(child, depth + 1, w))
+            return out
+
+        lines = [f"# Topic tree ({self.n_layers} layers: {', '.join(str(k) for k in self.meta.get('topics', []))})", ""]
+        for root in self.layer(self.n_layers):
+            lines.extend(walk(root, 0, None))
+        reached = {e.child for e in self.edges}
+        for layer in range(self.n_layers - 1, 0, -1):
+            orphans = [n for n in self.layer(layer) if n.id not in reached]
+            if orphans:
+                lines += ["", f"## Layer {layer} topics with no parent edge above {self.meta.get('min_edge', 0)}", ""]
+                lines += [line(n, 0, None) for n in orphans]
+        return "\n".join(lines) + "\n"

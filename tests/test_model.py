@@ -1,0 +1,137 @@
+"""The GBN module and the GeneralizedGBN estimator on a small synthetic corpus."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from deepgbn_text import GeneralizedGBN, UserInputError
+from deepgbn_text.model import GBN, SparseBatch
+from deepgbn_text.model.links import LinearLink, NonlinearLink
+from deepgbn_text.tree import Tree
+
+FAST = dict(epochs=15, batch_size=64, hidden=32, patience=50, device="cpu")
+
+
+def test_nonlinear_link_with_zero_gate_is_exactly_linear():
+    torch.manual_seed(0)
+    nonlinear, linear = NonlinearLink(5, 8, hidden=16), LinearLink(5, 8)
+    linear.logits.data.copy_(nonlinear.logits.data)
+    theta = torch.rand(4, 5) * 10
+    assert not torch.equal(nonlinear(theta), linear(theta))
+    nonlinear.gate_raw.data.zero_()
+    assert torch.equal(nonlinear(theta), linear(theta))
+
+
+def test_generalized_gbn_with_gates_off_reduces_to_linear_gbn(small_corpus):
+    torch.manual_seed(0)
+    nonlinear = GBN(small_corpus.n_words, [8, 4, 2], hidden=16, link="nonlinear")
+    for link in nonlinear.links[1:]:
+        link.gate_raw.data.zero_()
+    linear = GBN(small_corpus.n_words, [8, 4, 2], hidden=16, link="linear")
+    missing, unexpected = linear.load_state_dict(nonlinear.state_dict(), strict=False)
+    assert not missing and all("expert" in k or "gate" in k for k in unexpected)
+    batch = SparseBatch.from_csr(small_corpus.counts[:20])
+    torch.manual_seed(1)
+    a = nonlinear(batch).elbo()
+    torch.manual_seed(1)
+    b = linear(batch).elbo()
+    assert torch.equal(a, b)
+    for x, y in zip(nonlinear.posterior_means(batch), linear.posterior_means(batch)):
+        assert torch.equal(x, y)
+
+
+def test_links_are_non_negative_and_mass_preserving():
+    torch.manual_seed(0)
+    link = NonlinearLink(6, 9, hidden=8, gate=0.7)
+    theta = torch.rand(3, 6) * 4
+    shapes = link(theta)
+    assert (shapes >= 0).all()
+    assert torch.allclose(shapes.sum(-1), theta.sum(-1), rtol=1e-5)
+    assert torch.allclose(link(2.5 * theta), 2.5 * shapes, rtol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def fitted(small_corpus):
+    return GeneralizedGBN(n_topics=[6, 3], n_layers=2, seed=3, **FAST).fit(small_corpus)
+
+
+def test_fit_learns_and_records_history(fitted):
+    history = fitted.history_
+    assert len(history) == FAST["epochs"]
+    assert history[-1]["train_elbo_per_token"] > history[0]["train_elbo_per_token"]
+    assert all(np.isfinite(r["val_perplexity"]) for r in history)
+
+
+def test_same_seed_same_topics(small_corpus, fitted):
+    again = GeneralizedGBN(n_topics=[6, 3], n_layers=2, seed=3, **FAST).fit(small_corpus)
+    for layer in (1, 2):
+        assert np.array_equal(fitted.topic_word(layer), again.topic_word(layer))
+    other = GeneralizedGBN(n_topics=[6, 3], n_layers=2, seed=4, **FAST).fit(small_corpus)
+    assert not np.array_equal(fitted.topic_word(1), other.topic_word(1))
+
+
+def test_topics_of_every_layer_are_distributions(fitted):
+    for layer, width in ((1, 6), (2, 3)):
+        dist = fitted.topic_word(layer)
+        assert dist.shape == (width, 60)
+        assert np.allclose(dist.sum(1), 1.0, atol=1e-5) and (dist >= 0).all()
+        assert len(fitted.topics(layer, top_n=4)) == width
+    children = fitted.topic_children(2)
+    assert children.shape == (3, 6) and np.allclose(children.sum(1), 1.0, atol=1e-5)
+    with pytest.raises(UserInputError):
+        fitted.topics(3)
+
+
+def test_transform_shapes_and_non_negative(fitted, small_corpus):
+    thetas = fitted.transform(small_corpus.counts[:10])
+    assert [t.shape for t in thetas] == [(10, 6), (10, 3)]
+    assert all((t >= 0).all() for t in thetas)
+
+
+def test_save_load_round_trip_gives_identical_transform(fitted, small_corpus, tmp_path):
+    fitted.save(tmp_path / "model")
+    loaded = GeneralizedGBN.load(tmp_path / "model", device="cpu")
+    for a, b in zip(fitted.transform(small_corpus), loaded.transform(small_corpus)):
+        assert np.array_equal(a, b)
+    assert loaded.topics(2) == fitted.topics(2)
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert config["params"]["seed"] == 3 and config["vocab_hash"] == small_corpus.vocab_hash()
+
+
+def test_load_rejects_a_pickle_and_a_tampered_file(fitted, tmp_path):
+    folder = fitted.save(tmp_path / "model")
+    (folder / "model.safetensors").write_bytes(b"\x80\x04K\x01." + b"garbage" * 10)
+    with pytest.raises(UserInputError, match="cannot read the model weights"):
+        GeneralizedGBN.load(folder, device="cpu")
+    (folder / "config.json").write_text("{not json")
+    with pytest.raises(UserInputError, match="not valid JSON"):
+        GeneralizedGBN.load(folder, device="cpu")
+
+
+def test_tree_round_trips_through_json(fitted):
+    tree = fitted.tree(top_n=5, min_edge=0.2)
+    assert {n.layer for n in tree.nodes} == {1, 2}
+    parents = {e.parent for e in tree.edges}
+    assert parents == {f"L2-{k}" for k in range(3)}
+    assert all(e.weight >= 0.2 or len(tree.children(e.parent)) == 1 for e in tree.edges)
+    again = Tree.from_dict(json.loads(json.dumps(tree.to_dict())))
+    assert again.to_dict() == tree.to_dict()
+    assert "L2-0" in tree.to_markdown()
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (dict(n_layers=0), "--n-layers"),
+        (dict(n_topics=[4, 2], n_layers=3), "--topics gives 2 widths"),
+        (dict(n_topics=[100], n_layers=1), "vocabulary only 60 words"),
+        (dict(lr=-1.0), "--lr"),
+        (dict(link="cubic"), "--link"),
+    ],
+)
+def test_bad_parameters_are_user_errors(small_corpus, params, message):
+    with pytest.raises(UserInputError, match=message):
+        GeneralizedGBN(device="cpu", epochs=1, **params).fit(small_corpus)
