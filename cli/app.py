@@ -117,7 +117,7 @@ def prepare(
         corpus = _load_input(input, format, text_column, vocab, options)
         corpus.save(out)
     stdout.print(f"wrote {out}: {corpus.n_docs} documents, {corpus.n_words} words, {corpus.n_tokens} tokens",
-                 highlight=False)
+                 highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -159,7 +159,7 @@ def fit(
         model = GeneralizedGBN(n_topics=_parse_topics(topics), n_layers=layers, link=link, hidden=hidden, epochs=epochs,
                                batch_size=batch_size, lr=lr, kl_warmup=kl_warmup, val_fraction=val_fraction,
                                patience=patience, seed=seed, device=device)
-        model._validate_params()
+        model.validate_params()
         if not 0 < min_edge <= 1:
             raise UserInputError(f"--min-edge must be in (0, 1], got {min_edge}")
         options = _text_options(min_df, max_df, max_vocab, min_token_len, stopwords, lemmatize, phrases, n_process)

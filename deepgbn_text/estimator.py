@@ -38,8 +38,6 @@ def resolve_device(device: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise UserInputError("--device cuda: no CUDA GPU is available here; use --device cpu or auto")
-    if device != "cpu" and not device.startswith("cuda"):
-        raise UserInputError(f"--device must be auto, cpu or cuda, got {device!r}")
     return torch.device(device)
 
 
@@ -61,7 +59,7 @@ class GeneralizedGBN:
         "val_fraction": lambda v: isinstance(v, (int, float)) and 0 <= v < 1,
         "patience": lambda v: isinstance(v, int) and v >= 1,
         "seed": lambda v: isinstance(v, int) and v >= 0,
-        "device": lambda v: isinstance(v, str),
+        "device": lambda v: isinstance(v, str) and (v in ("auto", "cpu") or v.startswith("cuda")),
     }
 
     def __init__(
@@ -96,10 +94,12 @@ class GeneralizedGBN:
     def get_params(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in ("n_topics", *self._param_checks)}
 
-    def _validate_params(self) -> list[int]:
+    def validate_params(self) -> list[int]:
+        """Check every parameter (UserInputError naming the option); return the layer widths."""
         for name, ok in self._param_checks.items():
             if not ok(getattr(self, name)):
-                raise UserInputError(f"--{name.replace('_', '-')}: invalid value {getattr(self, name)!r}")
+                option = "layers" if name == "n_layers" else name.replace("_", "-")
+                raise UserInputError(f"--{option}: invalid value {getattr(self, name)!r}")
         if self.n_topics is None:
             return default_topics(self.n_layers)
         if not self.n_topics or any(not isinstance(k, int) or k < 1 for k in self.n_topics):
@@ -118,7 +118,7 @@ class GeneralizedGBN:
         callback: Callable[[dict[str, Any]], None] | None = None,
     ) -> GeneralizedGBN:
         """Fit on a Corpus, or on a count matrix with its vocabulary. ``callback`` gets one record per epoch."""
-        topics = self._validate_params()
+        topics = self.validate_params()
         corpus = X if isinstance(X, Corpus) else Corpus(X, list(vocab) if vocab is not None else
                                                           [f"w{i}" for i in range(X.shape[1])])
         corpus = corpus.nonempty()

@@ -125,7 +125,7 @@ def test_tree_round_trips_through_json(fitted):
 @pytest.mark.parametrize(
     "params, message",
     [
-        (dict(n_layers=0), "--n-layers"),
+        (dict(n_layers=0), "--layers"),
         (dict(n_topics=[4, 2], n_layers=3), "--topics gives 2 widths"),
         (dict(n_topics=[100], n_layers=1), "vocabulary only 60 words"),
         (dict(lr=-1.0), "--lr"),
