@@ -128,7 +128,7 @@ def fit(
     link: Annotated[str, typer.Option(help="nonlinear (Generalized GBN) or linear (GBN).")] = "nonlinear",
     hidden: Annotated[int, typer.Option(help="Encoder and link hidden width.")] = 256,
     epochs: Annotated[int, typer.Option(help="Maximum training epochs.")] = 300,
-    batch_size: Annotated[int, typer.Option(help="Documents per minibatch.")] = 256,
+    batch_size: Annotated[int, typer.Option(help="Documents per minibatch.")] = 64,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 3e-3,
     kl_warmup: Annotated[float, typer.Option(help="Share of epochs over which the KL weight rises to 1.")] = 0.1,
     val_fraction: Annotated[float, typer.Option(help="Share of documents held out for early stopping.")] = 0.1,

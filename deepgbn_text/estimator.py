@@ -69,7 +69,7 @@ class GeneralizedGBN:
         link: str = "nonlinear",
         hidden: int = 256,
         epochs: int = 300,
-        batch_size: int = 256,
+        batch_size: int = 64,
         lr: float = 3e-3,
         kl_warmup: float = 0.1,
         val_fraction: float = 0.1,
@@ -142,14 +142,13 @@ class GeneralizedGBN:
         self.vocab_ = list(corpus.vocab)
         self.topics_ = topics
         self.module_ = GBN(corpus.n_words, topics, self.hidden, self.link).to(self.device_)
-        config = TrainConfig(self.epochs, self.batch_size, self.lr, self.kl_warmup, self.patience)
+        config = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+                             kl_warmup=self.kl_warmup, patience=self.patience)
         self.history_ = train_gbn(self.module_, train_counts, val_counts, config, rng, self.device_, callback)
-        self.topic_prevalence_ = [theta.mean(0).tolist() for theta in self._shares(self.transform(train_counts))]
+        thetas = self.transform(train_counts)
+        self.topic_prevalence_ = [(t / np.maximum(t.sum(1, keepdims=True), 1e-12)).mean(0).tolist() for t in thetas]
+        self.theta_mean_ = [t.mean(0).tolist() for t in thetas]
         return self
-
-    @staticmethod
-    def _shares(thetas: list[np.ndarray]) -> list[np.ndarray]:
-        return [t / np.maximum(t.sum(1, keepdims=True), 1e-12) for t in thetas]
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "module_"):
@@ -190,14 +189,18 @@ class GeneralizedGBN:
 
     def topic_word(self, layer: int = 1) -> np.ndarray:
         """(K_layer x V) word distributions of a layer's topics: a unit activation pushed down the means."""
-        return self.module_.unit_effects(self._check_layer(layer)).cpu().numpy()
+        index = self._check_layer(layer)
+        return self.module_.unit_effects(index, self._baseline(index)).cpu().numpy()
 
     def topic_children(self, layer: int) -> np.ndarray:
         """(K_layer x K_{layer-1}) weights of each topic's children one layer down (rows sum to one)."""
         index = self._check_layer(layer)
         if index == 0:
             raise UserInputError("layer 1 topics have no child topics (their children are words)")
-        return self.module_.unit_effects(index, index - 1).cpu().numpy()
+        return self.module_.unit_effects(index, self._baseline(index), index - 1).cpu().numpy()
+
+    def _baseline(self, index: int) -> torch.Tensor:
+        return torch.tensor(self.theta_mean_[index], dtype=torch.float32)
 
     def topics(self, layer: int = 1, top_n: int = 10) -> list[list[tuple[str, float]]]:
         """The top words (with probabilities) of every topic of ``layer``."""
@@ -231,6 +234,7 @@ class GeneralizedGBN:
             "vocab": self.vocab_,
             "vocab_hash": vocab_hash(self.vocab_),
             "topic_prevalence": self.topic_prevalence_,
+            "theta_mean": self.theta_mean_,
             "device": str(self.device_),
             "versions": package_versions(),
         }
@@ -256,6 +260,7 @@ class GeneralizedGBN:
         model.topics_ = list(config["topics"])
         model.vocab_ = list(config["vocab"])
         model.topic_prevalence_ = config["topic_prevalence"]
+        model.theta_mean_ = config["theta_mean"]
         model.device_ = resolve_device(device)
         model.module_ = GBN(len(model.vocab_), model.topics_, model.hidden, model.link)
         try:

@@ -31,8 +31,11 @@ class TrainConfig:
     """Optimisation settings (model sizes live on the model)."""
 
     epochs: int = 300
-    batch_size: int = 256
+    batch_size: int = 64
     lr: float = 3e-3
+    topic_lr_scale: float = 10.0
+    """The topic logits (softmax over words or child topics) learn this many times faster than the
+    rest: a topic must move its logits by several units, and Adam moves each by about lr a step."""
     kl_warmup: float = 0.1
     patience: int = 30
     grad_clip: float = 20.0
@@ -70,7 +73,11 @@ def train_gbn(
     callback: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Fit ``module`` in place; return one record per epoch. Restores the best validation state."""
-    optimiser = torch.optim.Adam(module.parameters(), lr=config.lr)
+    topic_logits = [p for name, p in module.named_parameters() if name.endswith(".logits")]
+    others = [p for name, p in module.named_parameters() if not name.endswith(".logits")]
+    optimiser = torch.optim.Adam(
+        [{"params": others}, {"params": topic_logits, "lr": config.lr * config.topic_lr_scale}], lr=config.lr
+    )
     warmup_epochs = max(1, math.ceil(config.kl_warmup * config.epochs))
     n_train = train_counts.shape[0]
     train_tokens = max(1, int(train_counts.sum()))

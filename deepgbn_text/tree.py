@@ -57,8 +57,7 @@ class Tree:
 
     @classmethod
     def from_model(cls, model: GeneralizedGBN, top_n: int = 10, min_edge: float = 0.05) -> Tree:
-        """Topics of every layer and, per parent, its children whose weight is at least ``min_edge``
-        (the strongest child is always kept, so every parent has one)."""
+        """Topics of every layer and, per parent, its children whose weight is at least ``min_edge``."""
         n_layers = len(model.topics_)
         nodes: list[TopicNode] = []
         edges: list[TopicEdge] = []
@@ -68,8 +67,7 @@ class Tree:
                 nodes.append(TopicNode(layer, index, words, float(prevalence[index])))
             if layer > 1:
                 for parent, weights in enumerate(model.topic_children(layer)):
-                    order = np.argsort(-weights, kind="stable")
-                    keep = [c for c in order if weights[c] >= min_edge] or [int(order[0])]
+                    keep = [c for c in np.argsort(-weights, kind="stable") if weights[c] >= min_edge]
                     edges.extend(
                         TopicEdge(topic_id(layer, parent), topic_id(layer - 1, int(c)), float(weights[c])) for c in keep
                     )

@@ -73,6 +73,14 @@ def test_same_seed_same_topics(small_corpus, fitted):
     assert not np.array_equal(fitted.topic_word(1), other.topic_word(1))
 
 
+def test_linear_topics_are_products_of_the_loadings(small_corpus):
+    model = GeneralizedGBN(n_topics=[6, 3], n_layers=2, link="linear", seed=0, **FAST).fit(small_corpus)
+    phi1, phi2 = (link.phi.detach() for link in model.module_.links)
+    expected = (phi1 @ phi2).T
+    assert np.allclose(model.topic_word(2), (expected / expected.sum(1, keepdim=True)).numpy(), atol=1e-5)
+    assert np.allclose(model.topic_children(2), phi2.T.numpy(), atol=1e-5)
+
+
 def test_topics_of_every_layer_are_distributions(fitted):
     for layer, width in ((1, 6), (2, 3)):
         dist = fitted.topic_word(layer)
@@ -114,9 +122,10 @@ def test_load_rejects_a_pickle_and_a_tampered_file(fitted, tmp_path):
 def test_tree_round_trips_through_json(fitted):
     tree = fitted.tree(top_n=5, min_edge=0.2)
     assert {n.layer for n in tree.nodes} == {1, 2}
-    parents = {e.parent for e in tree.edges}
-    assert parents == {f"L2-{k}" for k in range(3)}
-    assert all(e.weight >= 0.2 or len(tree.children(e.parent)) == 1 for e in tree.edges)
+    children = fitted.topic_children(2)
+    expected = {(f"L2-{p}", f"L1-{c}") for p, c in zip(*np.nonzero(children >= 0.2))}
+    assert {(e.parent, e.child) for e in tree.edges} == expected
+    assert all(e.weight >= 0.2 for e in tree.edges)
     again = Tree.from_dict(json.loads(json.dumps(tree.to_dict())))
     assert again.to_dict() == tree.to_dict()
     assert "L2-0" in tree.to_markdown()
@@ -135,3 +144,12 @@ def test_tree_round_trips_through_json(fitted):
 def test_bad_parameters_are_user_errors(small_corpus, params, message):
     with pytest.raises(UserInputError, match=message):
         GeneralizedGBN(device="cpu", epochs=1, **params).fit(small_corpus)
+
+
+def test_recovers_planted_block_topics(small_corpus):
+    """Each of the 6 planted topics owns 10 words; the learned layer-1 topics should find the blocks."""
+    model = GeneralizedGBN(n_topics=[6, 3], n_layers=2, seed=0, epochs=60, batch_size=32, hidden=32, device="cpu")
+    dist = model.fit(small_corpus).topic_word(1)
+    block_mass = dist.reshape(6, 6, 10).sum(-1)  # topic x block
+    assert np.median(block_mass.max(1)) > 0.7
+    assert len(set(block_mass.argmax(1))) >= 5

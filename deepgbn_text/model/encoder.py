@@ -52,6 +52,6 @@ class WeibullHead(nn.Module):
         """Return (k, lam, mean)."""
         inputs = torch.cat([h, torch.log1p(prior_shape)], dim=-1) if self.use_prior else h
         k_raw, mean_raw = self.linear(inputs).chunk(2, dim=-1)
-        k = clamp_shape(F.softplus(k_raw) + 0.5)
+        k = clamp_shape(F.softplus(k_raw))
         mean = F.softplus(mean_raw) * (lengths[:, None] / self.n_topics)
         return k, weibull_scale_from_mean(k, mean), mean

@@ -108,10 +108,16 @@ class GBN(nn.Module):
         return theta
 
     @torch.no_grad()
-    def unit_effects(self, layer: int, to_layer: int = -1) -> torch.Tensor:
-        """Row k: what a unit activation of topic k in ``layer`` adds, in expectation, at ``to_layer``
-        (-1: word rates) over the all-zero baseline, normalised to sum to one."""
-        unit = torch.eye(self.topics[layer], device=self.log_top_shape.device)
-        effect = self.propagate_down(unit, layer, to_layer) - self.propagate_down(torch.zeros_like(unit), layer, to_layer)
+    def unit_effects(self, layer: int, baseline: torch.Tensor, to_layer: int = -1) -> torch.Tensor:
+        """Row k: what raising topic k of ``layer`` above a typical state adds, in expectation, at
+        ``to_layer`` (-1: word rates), normalised to sum to one.
+
+        The typical state is ``baseline`` (the mean posterior theta of ``layer``); topic k is raised by
+        the baseline's total mass, so a non-linear link is probed near the data it was trained on. For
+        linear links the result is exactly the normalised Phi^(to_layer + 2) ... Phi^(layer + 1) e_k.
+        """
+        base = baseline.to(self.log_top_shape.device).expand(self.topics[layer], -1)
+        raised = base + base.sum(-1, keepdim=True) * torch.eye(self.topics[layer], device=base.device)
+        effect = self.propagate_down(raised, layer, to_layer) - self.propagate_down(base, layer, to_layer)
         effect = effect.clamp_min(0.0)
         return effect / effect.sum(-1, keepdim=True).clamp_min(POSITIVE_MIN)
