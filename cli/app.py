@@ -34,7 +34,7 @@ MinDfOpt = Annotated[float, typer.Option(help="Drop words in fewer documents tha
 MaxDfOpt = Annotated[float, typer.Option(help="Drop words in more than this fraction of documents (or this many, if > 1).")]
 MaxVocabOpt = Annotated[Optional[int], typer.Option(help="Keep at most this many words (most frequent first).")]
 MinLenOpt = Annotated[int, typer.Option(help="Drop tokens shorter than this.")]
-StopOpt = Annotated[Optional[Path], typer.Option("--stopwords", help="Extra stop words, one per line.")]
+StopOpt = Annotated[Optional[Path], typer.Option("--stopwords-file", help="Extra stop words, one per line.")]
 LemmaOpt = Annotated[bool, typer.Option("--lemmatize/--no-lemmatize", help="Lookup lemmatisation (needs spacy-lookups-data).")]
 PhrasesOpt = Annotated[bool, typer.Option("--phrases/--no-phrases", help="Join frequent bigrams (gensim Phrases).")]
 ProcOpt = Annotated[int, typer.Option(help="Processes for tokenisation.")]
