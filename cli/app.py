@@ -209,5 +209,8 @@ def main() -> None:
     app()
 
 
+from . import evaluate_cmds, topics_cmds  # noqa: E402,F401  (they register their commands on ``app``)
+
+
 if __name__ == "__main__":
     main()

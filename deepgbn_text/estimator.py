@@ -176,9 +176,12 @@ class GeneralizedGBN:
                 parts[layer].append(theta.cpu().numpy())
         return [np.concatenate(p) for p in parts]
 
-    def word_distribution(self, observed: sp.spmatrix) -> np.ndarray:
-        """Per-document word distributions inferred from observed counts (the evaluators' protocol)."""
-        return GBNWordDistribution(self.module_, self.device_).word_distribution(self._counts(observed))
+    def word_distribution(self, observed: sp.spmatrix, layer: int = 1) -> np.ndarray:
+        """Per-document word distributions inferred from observed counts (the evaluators' protocol).
+
+        ``layer=1`` is the model's prediction; ``layer=l`` reconstructs the words from layer l alone."""
+        index = self._check_layer(layer)
+        return GBNWordDistribution(self.module_, self.device_, index + 1).word_distribution(self._counts(observed))
 
     # -- topics -------------------------------------------------------------------------------
     def _check_layer(self, layer: int) -> int:

@@ -12,6 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from .distributions import POSITIVE_MIN
 from .errors import UserInputError
 from .evaluate.perplexity import completion_perplexity, completion_split
 from .model.batch import SparseBatch
@@ -42,16 +43,21 @@ class TrainConfig:
 
 
 class GBNWordDistribution:
-    """Adapter: a GBN module as a ``WordDistributionModel`` (encoder means, normalised rates)."""
+    """Adapter: a GBN module as a ``WordDistributionModel``.
 
-    def __init__(self, module: GBN, device: torch.device) -> None:
+    Layer 1 (the model as a whole): the bottom posterior mean through Phi^(1). Layer l > 1: that layer's
+    posterior mean pushed down the gamma means to word rates (the layer's own reconstruction)."""
+
+    def __init__(self, module: GBN, device: torch.device, layer: int = 1) -> None:
         self.module = module
         self.device = device
+        self.layer = layer
 
     def word_distribution(self, observed: sp.csr_matrix) -> np.ndarray:
         batch = SparseBatch.from_csr(observed, self.device)
-        rates = self.module.word_rates(self.module.posterior_means(batch)[0])
-        return (rates / rates.sum(-1, keepdim=True)).cpu().numpy()
+        theta = self.module.posterior_means(batch)[self.layer - 1]
+        rates = self.module.propagate_down(theta, self.layer - 1)
+        return (rates / rates.sum(-1, keepdim=True).clamp_min(POSITIVE_MIN)).cpu().numpy()
 
 
 def _elbo_per_token(module: GBN, counts: sp.csr_matrix, device: torch.device) -> float:

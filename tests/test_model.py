@@ -153,3 +153,14 @@ def test_recovers_planted_block_topics(small_corpus):
     block_mass = dist.reshape(6, 6, 10).sum(-1)  # topic x block
     assert np.median(block_mass.max(1)) > 0.7
     assert len(set(block_mass.argmax(1))) >= 5
+
+
+def test_word_distribution_of_every_layer(fitted, small_corpus):
+    from deepgbn_text.evaluate import completion_perplexity, completion_split
+
+    observed, heldout = completion_split(small_corpus.counts, seed=0)
+    for layer in (1, 2):
+        dist = fitted.word_distribution(observed[:5], layer=layer)
+        assert dist.shape == (5, 60) and np.allclose(dist.sum(1), 1.0, atol=1e-5)
+    whole = completion_perplexity(fitted, observed, heldout)
+    assert 1.0 < whole < 60.0  # better than uniform over 60 words

@@ -1,0 +1,4 @@
+"""ggbn-topics evaluate / compare."""
+from __future__ import annotations
+
+from .app import app  # noqa: F401

@@ -1,0 +1,1 @@
+"""LDA baselines behind the evaluators' protocol."""

@@ -1,0 +1,1 @@
+"""Exporters: each turns a Tree into one file format."""
