@@ -37,6 +37,16 @@ def load(data: Path, vocab_size: int) -> tuple[Corpus, Corpus]:
     return Corpus(train, vocab), Corpus(test, vocab).nonempty()
 
 
+class RefinedScorer:
+    """The model's word distributions with ``steps`` test-time refinement steps."""
+
+    def __init__(self, model: GeneralizedGBN, steps: int) -> None:
+        self.model, self.steps = model, steps
+
+    def word_distribution(self, observed):  # type: ignore[no-untyped-def]
+        return self.model.word_distribution(observed, refine_steps=self.steps)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -47,18 +57,32 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--refine-steps", default="0", help="comma-separated: test-time ELBO steps to report")
+    parser.add_argument("--save", type=Path, help="also save the fitted model here")
+    parser.add_argument("--load", type=Path, help="score a saved model instead of fitting one")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     train, test = load(args.data, args.vocab)
     topics = [int(k) for k in args.topics.split(",")]
     started = time.perf_counter()
-    model = GeneralizedGBN(n_topics=topics, n_layers=len(topics), link=args.link, batch_size=args.batch_size,
-                           epochs=args.epochs, seed=args.seed, device=args.device).fit(train)
+    if args.load:
+        model = GeneralizedGBN.load(args.load, device=args.device)
+    else:
+        model = GeneralizedGBN(n_topics=topics, n_layers=len(topics), link=args.link, batch_size=args.batch_size,
+                               epochs=args.epochs, seed=args.seed, device=args.device).fit(train)
+        if args.save:
+            model.save(args.save)
     seconds = time.perf_counter() - started
     observed, heldout = completion_split(test.counts, 0.2, seed=0)
-    result = {"topics": topics, "link": args.link, "vocab": args.vocab, "batch_size": args.batch_size,
-              "seed": args.seed, "device": str(model.device_), "epochs_run": len(model.history_),
-              "fit_seconds": round(seconds, 1), "test_perplexity": round(completion_perplexity(model, observed, heldout), 1)}
+    result = {"topics": model.topics_, "link": model.link, "vocab": args.vocab, "batch_size": model.batch_size,
+              "seed": model.seed, "device": str(model.device_), "fit_seconds": round(seconds, 1)}
+    if not args.load:
+        result["epochs_run"] = len(model.history_)
+    for steps in (int(s) for s in args.refine_steps.split(",")):
+        started = time.perf_counter()
+        scorer = RefinedScorer(model, steps)
+        result[f"test_perplexity_refine{steps}"] = round(completion_perplexity(scorer, observed, heldout), 1)
+        result[f"score_seconds_refine{steps}"] = round(time.perf_counter() - started, 1)
     print(json.dumps(result))
     for layer in range(1, len(topics) + 1):
         for words in model.topics(layer, 8)[:3]:

@@ -176,12 +176,15 @@ class GeneralizedGBN:
                 parts[layer].append(theta.cpu().numpy())
         return [np.concatenate(p) for p in parts]
 
-    def word_distribution(self, observed: sp.spmatrix, layer: int = 1) -> np.ndarray:
+    def word_distribution(self, observed: sp.spmatrix, layer: int = 1, refine_steps: int = 0) -> np.ndarray:
         """Per-document word distributions inferred from observed counts (the evaluators' protocol).
 
-        ``layer=1`` is the model's prediction; ``layer=l`` reconstructs the words from layer l alone."""
+        ``layer=1`` is the model's prediction; ``layer=l`` reconstructs the words from layer l alone.
+        ``refine_steps > 0`` refines each document's posterior by that many gradient steps on its ELBO
+        (from the encoder's output; observed counts only)."""
         index = self._check_layer(layer)
-        return GBNWordDistribution(self.module_, self.device_, index + 1).word_distribution(self._counts(observed))
+        scorer = GBNWordDistribution(self.module_, self.device_, index + 1, refine_steps)
+        return scorer.word_distribution(self._counts(observed))
 
     # -- topics -------------------------------------------------------------------------------
     def _check_layer(self, layer: int) -> int:

@@ -17,6 +17,7 @@ from .errors import UserInputError
 from .evaluate.perplexity import completion_perplexity, completion_split
 from .model.batch import SparseBatch
 from .model.gbn import GBN
+from .model.refine import refine_posterior_means
 
 EVAL_BATCH_SIZE = 1024
 MAX_BAD_STEP_SHARE = 0.5
@@ -48,14 +49,18 @@ class GBNWordDistribution:
     Layer 1 (the model as a whole): the bottom posterior mean through Phi^(1). Layer l > 1: that layer's
     posterior mean pushed down the gamma means to word rates (the layer's own reconstruction)."""
 
-    def __init__(self, module: GBN, device: torch.device, layer: int = 1) -> None:
+    def __init__(self, module: GBN, device: torch.device, layer: int = 1, refine_steps: int = 0) -> None:
         self.module = module
         self.device = device
         self.layer = layer
+        self.refine_steps = refine_steps
 
     def word_distribution(self, observed: sp.csr_matrix) -> np.ndarray:
         batch = SparseBatch.from_csr(observed, self.device)
-        theta = self.module.posterior_means(batch)[self.layer - 1]
+        if self.refine_steps:
+            theta = refine_posterior_means(self.module, batch, self.refine_steps)[self.layer - 1]
+        else:
+            theta = self.module.posterior_means(batch)[self.layer - 1]
         rates = self.module.propagate_down(theta, self.layer - 1)
         return (rates / rates.sum(-1, keepdim=True).clamp_min(POSITIVE_MIN)).cpu().numpy()
 
@@ -143,5 +148,6 @@ def train_gbn(
             break
     if best_state is not None:
         module.load_state_dict(best_state)
+    optimiser.zero_grad(set_to_none=True)
     module.eval()
     return history

@@ -164,3 +164,26 @@ def test_word_distribution_of_every_layer(fitted, small_corpus):
         assert dist.shape == (5, 60) and np.allclose(dist.sum(1), 1.0, atol=1e-5)
     whole = completion_perplexity(fitted, observed, heldout)
     assert 1.0 < whole < 60.0  # better than uniform over 60 words
+
+
+def test_refinement_moves_only_local_parameters_and_raises_the_elbo(fitted, small_corpus):
+    from deepgbn_text.model.refine import refine_posterior_means
+
+    module = fitted.module_
+    batch = SparseBatch.from_csr(small_corpus.counts[:40])
+    start = module.posterior_means(batch)
+    assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-6) for a, b in zip(refine_posterior_means(module, batch, 0), start))
+    torch.manual_seed(0)
+    refined = refine_posterior_means(module, batch, 60)
+    assert all(p.grad is None or not p.grad.any() for p in module.parameters())
+
+    def mean_elbo(means):  # the ELBO at these means with the encoder's shapes, averaged over draws
+        shapes, _ = module.posterior_params(batch)
+        from deepgbn_text.distributions import weibull_scale_from_mean
+
+        post = lambda i, prior: (shapes[i], weibull_scale_from_mean(shapes[i], means[i]), means[i])
+        with torch.no_grad():
+            return torch.stack([module.elbo_terms(batch, post).elbo().mean() for _ in range(200)]).mean()
+
+    torch.manual_seed(1)
+    assert mean_elbo(refined) > mean_elbo(start)

@@ -1,4 +1,37 @@
-"""Evaluators shared by every model: document-completion perplexity (and more to come)."""
+"""Evaluators shared by every model: document-completion perplexity, coherence, diversity,
+hierarchy and label metrics, and a report that runs them all on any model."""
+from .coherence import (DocumentCooccurrence, gensim_coherence, npmi_coherence, npmi_per_topic, reference_texts,
+                        top_word_ids)
+from .diversity import topic_diversity, topic_quality, word_set_diversity
+from .hierarchy import parent_child_npmi, sibling_diversity, tree_edges
+from .labels import classification_accuracy, clustering_scores, purity, read_labels
 from .perplexity import WordDistributionModel, completion_perplexity, completion_split
+from .report import compare_models, comparison_markdown, evaluate_model, make_model, parse_models, plot_comparison
 
-__all__ = ["WordDistributionModel", "completion_perplexity", "completion_split"]
+__all__ = [
+    "DocumentCooccurrence",
+    "WordDistributionModel",
+    "classification_accuracy",
+    "clustering_scores",
+    "compare_models",
+    "comparison_markdown",
+    "completion_perplexity",
+    "completion_split",
+    "evaluate_model",
+    "gensim_coherence",
+    "make_model",
+    "npmi_coherence",
+    "npmi_per_topic",
+    "parent_child_npmi",
+    "parse_models",
+    "plot_comparison",
+    "purity",
+    "read_labels",
+    "reference_texts",
+    "sibling_diversity",
+    "tree_edges",
+    "topic_diversity",
+    "topic_quality",
+    "top_word_ids",
+    "word_set_diversity",
+]

@@ -6,7 +6,7 @@ i >= 1 maps layer i's latents to the gamma shapes of layer i-1. The top layer's 
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -21,6 +21,9 @@ GAMMA_RATE = 1.0
 """The rate c of every gamma layer (fixed, as in WHAI)."""
 
 LINKS = ("linear", "nonlinear")
+
+Posterior = Callable[[int, torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+"""(layer index, prior shape) -> the layer's Weibull (k, lam, mean)."""
 
 
 @dataclass
@@ -70,30 +73,50 @@ class GBN(nn.Module):
         """The top layer's gamma prior shape r (learned, positive)."""
         return self.log_top_shape.exp()
 
-    def _downward(self, batch: SparseBatch, sample: bool) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """Run encoder and heads top-down; return (theta per layer, KL per layer), bottom first."""
-        states = self.encoder(batch)
+    def _downward(
+        self, batch: SparseBatch, posterior: Posterior, sample: bool
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+        """Go top-down: layer i's Weibull(k, lam) comes from ``posterior(i, prior_shape)``.
+
+        Returns (theta per layer, KL per layer, Weibull shape k per layer), bottom first; theta is a
+        reparameterised sample when ``sample`` is true and the posterior mean otherwise."""
         prior = self.top_shape.expand(batch.n_docs, -1)
         thetas: list[torch.Tensor] = [torch.empty(0)] * self.n_layers
         kls: list[torch.Tensor] = [torch.empty(0)] * self.n_layers
+        shapes: list[torch.Tensor] = [torch.empty(0)] * self.n_layers
         for i in reversed(range(self.n_layers)):
-            k, lam, mean = self.heads[i](states[i], prior, batch.lengths)
+            k, lam, mean = posterior(i, prior)
             thetas[i] = weibull_rsample(k, lam) if sample else mean
             kls[i] = kl_weibull_gamma(k, lam, prior, GAMMA_RATE).sum(-1)
+            shapes[i] = k
             if i > 0:
                 prior = positive(self.links[i](thetas[i]))
-        return thetas, kls
+        return thetas, kls, shapes
 
-    def forward(self, batch: SparseBatch) -> ELBOTerms:
-        """One reparameterised sample of every layer; the ELBO's terms per document."""
-        thetas, kls = self._downward(batch, sample=True)
+    def _encoder_posterior(self, batch: SparseBatch) -> Posterior:
+        states = self.encoder(batch)
+        return lambda i, prior: self.heads[i](states[i], prior, batch.lengths)
+
+    def elbo_terms(self, batch: SparseBatch, posterior: Posterior) -> ELBOTerms:
+        """One reparameterised sample of every layer from ``posterior``; the ELBO's terms per document."""
+        thetas, kls, _ = self._downward(batch, posterior, sample=True)
         loglik = poisson_log_likelihood_sparse(batch.rows, batch.cols, batch.values, thetas[0], self.links[0].phi)
         return ELBOTerms(loglik, kls)
+
+    def forward(self, batch: SparseBatch) -> ELBOTerms:
+        """The ELBO's terms per document under the encoder's posterior (one sample)."""
+        return self.elbo_terms(batch, self._encoder_posterior(batch))
 
     @torch.no_grad()
     def posterior_means(self, batch: SparseBatch) -> list[torch.Tensor]:
         """E_q[theta] of every layer (each layer's head fed the mean of the layer above), bottom first."""
-        return self._downward(batch, sample=False)[0]
+        return self._downward(batch, self._encoder_posterior(batch), sample=False)[0]
+
+    @torch.no_grad()
+    def posterior_params(self, batch: SparseBatch) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """The encoder's Weibull shapes k and means of every layer (mean pass), bottom first."""
+        means, _, shapes = self._downward(batch, self._encoder_posterior(batch), sample=False)
+        return shapes, means
 
     @torch.no_grad()
     def word_rates(self, theta_bottom: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,352 @@
+"""One evaluator for every model: completion perplexity plus per-layer topic metrics, as a dict.
+
+A model needs ``topics_`` (widths, bottom first), ``vocab_``, ``topic_word(layer)`` and
+``word_distribution(observed, layer=...)``; ``topic_children(layer)`` (for the hierarchy metrics)
+and ``transform(X) -> [theta per layer]`` (for the label metrics) are used when present.
+:func:`compare_models` fits several models on the same counts and scores them all this way.
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..corpus import Corpus
+from ..errors import UserInputError
+from .coherence import (DEFAULT_TOP_N, GENSIM_MEASURES, DocumentCooccurrence, gensim_coherence, nanmean,
+                        npmi_per_topic, reference_texts, top_word_ids)
+from .diversity import DEFAULT_TD_TOP_N, topic_diversity, topic_quality
+from .hierarchy import DEFAULT_MIN_EDGE, parent_child_npmi, sibling_diversity
+from .labels import classification_accuracy, clustering_scores
+from .perplexity import completion_perplexity, completion_split
+
+HELDOUT_FRACTION = 0.2
+DEEP_MODELS = ("ggbn", "gbn")
+
+
+class _LayerScorer:
+    """``word_distribution(observed)`` of one layer of a model (for :func:`completion_perplexity`)."""
+
+    def __init__(self, model: Any, layer: int) -> None:
+        self.model, self.layer = model, layer
+
+    def word_distribution(self, observed: sp.csr_matrix) -> np.ndarray:
+        return self.model.word_distribution(observed, layer=self.layer)
+
+
+def _inference_note(model: Any) -> str:
+    note = getattr(model, "inference", None)
+    if isinstance(note, str) and note:
+        return note
+    return "encoder posterior mean (Weibull upward-downward encoder) on the observed counts"
+
+
+def evaluate_model(
+    model: Any,
+    test_counts: sp.spmatrix,
+    reference: sp.spmatrix | None = None,
+    *,
+    reference_name: str = "reference",
+    seed: int = 0,
+    heldout_fraction: float = HELDOUT_FRACTION,
+    top_n: int = DEFAULT_TOP_N,
+    td_top_n: int = DEFAULT_TD_TOP_N,
+    measures: Sequence[str] = GENSIM_MEASURES,
+    min_edge: float = DEFAULT_MIN_EDGE,
+    train_counts: sp.spmatrix | None = None,
+    train_labels: Sequence[str] | None = None,
+    test_labels: Sequence[str] | None = None,
+    topic_details: bool = True,
+) -> dict[str, Any]:
+    """Score ``model`` on test documents (docs x V counts in the model's vocabulary).
+
+    Perplexity: document completion (``heldout_fraction`` of each test document's tokens held out,
+    shuffled with ``seed``), every layer (layer 1 = the whole model; layer l = the words reconstructed
+    from layer l alone). Coherence of every layer's topics on ``reference`` (default: the test
+    documents): our NPMI of the top ``top_n`` words plus gensim's ``measures``; TD of the top
+    ``td_top_n``; TQ = NPMI x TD; for layers above the first, parent-child NPMI and sibling diversity
+    to the layer below. With ``test_labels``: purity and NMI of argmax theta on the test documents;
+    with ``train_counts`` and ``train_labels`` too: logistic-regression accuracy train -> test.
+    """
+    vocab = list(model.vocab_)
+    test = sp.csr_matrix(test_counts)
+    if test.shape[1] != len(vocab):
+        raise UserInputError(f"the test matrix has {test.shape[1]} columns but the model's vocabulary {len(vocab)} words")
+    keep = np.diff(test.indptr) > 0
+    if test_labels is not None:
+        if len(test_labels) != test.shape[0]:
+            raise UserInputError(f"{len(test_labels)} test labels for {test.shape[0]} test documents")
+        test_labels = [lab for lab, k in zip(test_labels, keep) if k]
+    test = test[keep]
+    if test.shape[0] == 0:
+        raise UserInputError("no test document contains a word of the model's vocabulary")
+    if reference is None:
+        reference, reference_name = test, "test documents"
+    reference = sp.csr_matrix(reference)
+    if reference.shape[1] != len(vocab):
+        raise UserInputError(f"the reference matrix has {reference.shape[1]} columns but the vocabulary {len(vocab)} words")
+
+    observed, heldout = completion_split(test, heldout_fraction, seed=seed)
+    n_heldout = int(heldout.sum())
+    if n_heldout == 0:
+        raise UserInputError("the test documents are too short: no token is held out for document completion")
+    widths = list(model.topics_)
+    n_layers = len(widths)
+    cooc = DocumentCooccurrence(reference)
+    texts = reference_texts(reference, vocab) if measures else []
+    topic_words = [model.topic_word(layer) for layer in range(1, n_layers + 1)]
+
+    # gensim builds its co-occurrence statistics once for every layer's topics together
+    all_top = [[vocab[j] for j in row] for tw in topic_words for row in top_word_ids(tw, top_n)]
+    gensim_scores: dict[str, list[np.ndarray]] = {}
+    for measure in measures:
+        values = gensim_coherence(all_top, texts, vocab, measure)
+        gensim_scores[measure] = np.split(values, np.cumsum(widths)[:-1])
+
+    label_info: dict[str, Any] = {}
+    thetas_test = thetas_train = None
+    if test_labels is not None and hasattr(model, "transform"):
+        thetas_test = model.transform(test)
+        if train_labels is not None and train_counts is not None:
+            train = sp.csr_matrix(train_counts)
+            if len(train_labels) != train.shape[0]:
+                raise UserInputError(f"{len(train_labels)} training labels for {train.shape[0]} training documents")
+            tkeep = np.diff(train.indptr) > 0
+            thetas_train = model.transform(train[tkeep])
+            train_labels = [lab for lab, k in zip(train_labels, tkeep) if k]
+
+    layers = []
+    for index in range(n_layers):
+        layer = index + 1
+        npmi_topics = npmi_per_topic(topic_words[index], cooc, top_n)
+        record: dict[str, Any] = {
+            "layer": layer,
+            "n_topics": widths[index],
+            "perplexity": completion_perplexity(_LayerScorer(model, layer), observed, heldout),
+            "npmi": nanmean(npmi_topics),
+        }
+        for measure in measures:
+            record[measure] = nanmean(gensim_scores[measure][index])
+        record["td"] = topic_diversity(topic_words[index], td_top_n)
+        record["tq"] = topic_quality(record["npmi"], record["td"])
+        if layer > 1 and hasattr(model, "topic_children"):
+            children = model.topic_children(layer)
+            record["parent_child_npmi"] = parent_child_npmi(topic_words[index], topic_words[index - 1], children,
+                                                            cooc, top_n, min_edge)
+            record["sibling_diversity"] = sibling_diversity(topic_words[index - 1], children, td_top_n, min_edge)
+        else:
+            record["parent_child_npmi"] = record["sibling_diversity"] = None
+        if thetas_test is not None:
+            record |= clustering_scores(thetas_test[index], test_labels)
+            if thetas_train is not None:
+                record["accuracy"] = classification_accuracy(thetas_train[index], train_labels,
+                                                             thetas_test[index], test_labels, seed=seed)
+        if topic_details:
+            record["topics"] = [
+                {"words": [vocab[j] for j in row], "npmi": None if not np.isfinite(v) else float(v)}
+                for row, v in zip(top_word_ids(topic_words[index], top_n), npmi_topics)
+            ]
+        layers.append(record)
+    if thetas_test is not None:
+        label_info = {"n_test_labelled": len(test_labels),
+                      "n_train_labelled": len(train_labels) if thetas_train is not None else 0}
+
+    return {
+        "protocol": {
+            "perplexity": "document completion, pooled over held-out tokens",
+            "heldout_fraction": heldout_fraction,
+            "split_seed": seed,
+            "inference": _inference_note(model),
+            "n_test_docs": int(test.shape[0]),
+            "n_heldout_tokens": n_heldout,
+            "coherence_reference": reference_name,
+            "n_reference_docs": cooc.n_docs,
+            "coherence_top_n": top_n,
+            "npmi": "whole-document co-occurrence on the reference",
+            "gensim_measures": list(measures),
+            "td_top_n": td_top_n,
+            "min_edge": min_edge,
+            **({"labels": label_info} if label_info else {}),
+        },
+        "layers": layers,
+    }
+
+
+# ------------------------------------------------------------------------------- comparison
+def known_models() -> list[str]:
+    from ..baselines import BASELINES
+
+    return [*DEEP_MODELS, *BASELINES]
+
+
+def parse_models(models: str | Sequence[str]) -> list[str]:
+    """A list of model names (comma-separated string or list), checked against :func:`known_models`."""
+    names = [m.strip() for m in models.split(",")] if isinstance(models, str) else [str(m).strip() for m in models]
+    names = [m for m in names if m]
+    if not names:
+        raise UserInputError("--models is empty; name at least one of " + ", ".join(known_models()))
+    unknown = [m for m in names if m not in known_models()]
+    if unknown:
+        raise UserInputError(f"--models: unknown model {unknown[0]!r}; choose from {', '.join(known_models())}")
+    if len(set(names)) != len(names):
+        raise UserInputError("--models names a model twice")
+    return names
+
+
+def make_model(
+    name: str,
+    topics: Sequence[int],
+    *,
+    epochs: int = 300,
+    seed: int = 0,
+    hidden: int = 256,
+    batch_size: int = 64,
+    device: str = "auto",
+    baseline_options: dict[str, dict[str, Any]] | None = None,
+) -> Any:
+    """An unfitted model: "ggbn" / "gbn" (GeneralizedGBN, nonlinear / linear link, all ``topics``
+    layers) or an LDA baseline with ``topics[0]`` topics."""
+    from ..baselines import BASELINES
+    from ..estimator import GeneralizedGBN
+
+    topics = [int(k) for k in topics]
+    if name in DEEP_MODELS:
+        model = GeneralizedGBN(n_topics=topics, n_layers=len(topics), link="nonlinear" if name == "ggbn" else "linear",
+                               hidden=hidden, epochs=epochs, batch_size=batch_size, seed=seed, device=device)
+        model.validate_params()
+        return model
+    if name in BASELINES:
+        return BASELINES[name](n_topics=topics[0], seed=seed, **(baseline_options or {}).get(name, {}))
+    raise UserInputError(f"unknown model {name!r}; choose from {', '.join(known_models())}")
+
+
+def compare_models(
+    train: Corpus,
+    test_counts: sp.spmatrix,
+    models: Sequence[str],
+    topics: Sequence[int],
+    *,
+    epochs: int = 300,
+    seed: int = 0,
+    hidden: int = 256,
+    batch_size: int = 64,
+    device: str = "auto",
+    reference: sp.spmatrix | None = None,
+    reference_name: str = "training documents",
+    measures: Sequence[str] = GENSIM_MEASURES,
+    baseline_options: dict[str, dict[str, Any]] | None = None,
+    on_model: Callable[[str, str], None] | None = None,
+) -> dict[str, Any]:
+    """Fit every model in ``models`` on ``train`` and score each with :func:`evaluate_model`.
+
+    All models share the vocabulary, the training counts, the test documents and the completion
+    split (seed ``seed``). The coherence reference is ``reference`` or else the training counts.
+    ``on_model(name, stage)`` is called with stage "fit" / "evaluate" / "done" (for progress output).
+    """
+    models = parse_models(models)
+    topics = [int(k) for k in topics]
+    if not topics or any(k < 1 for k in topics):
+        raise UserInputError(f"--topics: widths must be positive integers, got {topics}")
+    built = [(name, make_model(name, topics, epochs=epochs, seed=seed, hidden=hidden, batch_size=batch_size,
+                               device=device, baseline_options=baseline_options)) for name in models]
+    if reference is None:
+        reference = train.counts
+    results = []
+    for name, model in built:
+        if on_model:
+            on_model(name, "fit")
+        started = time.perf_counter()
+        model.fit(train)
+        fit_seconds = time.perf_counter() - started
+        if on_model:
+            on_model(name, "evaluate")
+        scores = evaluate_model(model, test_counts, reference, reference_name=reference_name, seed=seed,
+                                measures=measures, topic_details=False)
+        results.append({
+            "model": name,
+            "n_layers": len(model.topics_),
+            "topics": list(model.topics_),
+            "fit_seconds": fit_seconds,
+            "epochs_run": len(model.history_) if hasattr(model, "history_") else None,
+            "inference": scores["protocol"]["inference"],
+            "layers": scores["layers"],
+        })
+        if on_model:
+            on_model(name, "done")
+    protocol = dict(scores["protocol"])
+    protocol.pop("inference", None)
+    return {
+        "protocol": protocol,
+        "data": {"n_train_docs": train.n_docs, "n_train_tokens": train.n_tokens, "vocab_size": train.n_words,
+                 "n_test_docs": int(sp.csr_matrix(test_counts).shape[0])},
+        "settings": {"models": models, "topics": topics, "epochs": epochs, "seed": seed, "hidden": hidden,
+                     "batch_size": batch_size, "device": device},
+        "results": results,
+    }
+
+
+def summary_rows(comparison: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per model: layer-1 perplexity and coherence, the fit time."""
+    rows = []
+    for result in comparison["results"]:
+        first = result["layers"][0]
+        rows.append({"model": result["model"], "layers": result["n_layers"],
+                     "topics": ",".join(str(k) for k in result["topics"]),
+                     "perplexity": first["perplexity"], "npmi": first["npmi"], "c_v": first.get("c_v"),
+                     "td": first["td"], "fit_seconds": result["fit_seconds"]})
+    return rows
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def comparison_markdown(comparison: dict[str, Any], title: str | None = None) -> str:
+    """A markdown table of :func:`summary_rows` with the protocol in one line below it."""
+    lines = [f"### {title}", ""] if title else []
+    lines += ["| model | layers | topics | perplexity | NPMI | C_V | TD | fit s |",
+              "|---|---:|---|---:|---:|---:|---:|---:|"]
+    for row in summary_rows(comparison):
+        lines.append(f"| {row['model']} | {row['layers']} | {row['topics']} | {_fmt(row['perplexity'], 1)} | "
+                     f"{_fmt(row['npmi'])} | {_fmt(row['c_v'])} | {_fmt(row['td'])} | {_fmt(row['fit_seconds'], 1)} |")
+    p, d = comparison["protocol"], comparison["data"]
+    lines += ["", f"V = {d['vocab_size']}, {d['n_train_docs']} training / {p['n_test_docs']} test documents; "
+              f"perplexity: document completion, {p['heldout_fraction']:.0%} of each test document held out "
+              f"(seed {p['split_seed']}), layer 1; NPMI/C_V of the top {p['coherence_top_n']} words on the "
+              f"{p['coherence_reference']}; TD of the top {p['td_top_n']}.", ""]
+    return "\n".join(lines)
+
+
+def plot_comparison(comparison: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    """Two bar charts side by side (layer-1 perplexity, NPMI per model), written atomically as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..atomic import atomic_path
+
+    rows = summary_rows(comparison)
+    names = [r["model"] for r in rows]
+    colors = ["#1f77b4" if r["model"] in DEEP_MODELS else "#999999" for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(max(6.0, 1.3 * len(rows) + 3.0), 3.2), constrained_layout=True)
+    for ax, key, label in ((axes[0], "perplexity", "perplexity (lower is better)"),
+                           (axes[1], "npmi", "NPMI (higher is better)")):
+        values = [np.nan if r[key] is None else r[key] for r in rows]
+        bars = ax.bar(range(len(rows)), values, color=colors)
+        ax.set_xticks(range(len(rows)), names, rotation=30, ha="right")
+        ax.set_ylabel(label)
+        ax.bar_label(bars, fmt="%.3f" if key == "npmi" else "%.0f", fontsize=8)
+        if key == "npmi":
+            ax.axhline(0.0, color="black", linewidth=0.6)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=200)
+    plt.close(fig)
