@@ -5,10 +5,12 @@ Layers are numbered 1 (closest to the words) to L (the top); topic ids read ``L<
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from .errors import UserInputError
 
 if TYPE_CHECKING:
     from .estimator import GeneralizedGBN
@@ -29,14 +31,19 @@ class TopicNode:
     index: int
     words: list[tuple[str, float]]
     prevalence: float
+    name: str | None = None  # a custom label (``--labels labels.json``); None: the top words
 
     @property
     def id(self) -> str:
         return topic_id(self.layer, self.index)
 
     @property
-    def label(self) -> str:
+    def default_label(self) -> str:
         return " ".join(w for w, _ in self.words[:LABEL_WORDS])
+
+    @property
+    def label(self) -> str:
+        return self.name if self.name else self.default_label
 
 
 @dataclass
@@ -91,6 +98,39 @@ class Tree:
     def _by_id(self) -> dict[str, TopicNode]:
         return {n.id: n for n in self.nodes}
 
+    # -- derived trees (exporters' options) -----------------------------------------------------
+    def with_labels(self, labels: dict[str, str]) -> Tree:
+        """A copy whose topics named in ``labels`` ({"L3-0": "religion"}) carry those labels."""
+        known = self._by_id()
+        unknown = [key for key in labels if key not in known]
+        if unknown:
+            shown = ", ".join(repr(k) for k in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+            raise UserInputError(f"unknown topic id(s) in the labels: {shown}; this tree's ids run "
+                                 f"{self.nodes[0].id if self.nodes else '-'} .. {self.nodes[-1].id if self.nodes else '-'}")
+        nodes = [replace(n, words=list(n.words), name=str(labels[n.id]) if n.id in labels else n.name) for n in self.nodes]
+        return Tree(self.n_layers, nodes, list(self.edges), dict(self.meta))
+
+    def trimmed(self, top_n: int | None = None, min_edge: float | None = None) -> Tree:
+        """A copy with at most ``top_n`` words per topic and only edges of weight >= ``min_edge``."""
+        nodes = [replace(n, words=list(n.words[:top_n] if top_n is not None else n.words)) for n in self.nodes]
+        edges = [e for e in self.edges if min_edge is None or e.weight >= min_edge]
+        meta = dict(self.meta)
+        if min_edge is not None:
+            meta["min_edge"] = max(min_edge, float(meta.get("min_edge", 0)))
+        return Tree(self.n_layers, nodes, edges, meta)
+
+    def restricted_to_layer(self, layer: int) -> Tree:
+        """A copy holding only the topics of ``layer`` (and so no edges); ``meta["layer"]`` records it."""
+        if not 1 <= layer <= self.n_layers:
+            raise UserInputError(f"--layer must be between 1 and {self.n_layers}, got {layer}")
+        nodes = [replace(n, words=list(n.words)) for n in self.nodes if n.layer == layer]
+        return Tree(self.n_layers, nodes, [], {**self.meta, "layer": layer})
+
+    @property
+    def top_n(self) -> int:
+        """The most words any topic carries."""
+        return max((len(n.words) for n in self.nodes), default=0)
+
     # -- serialisation --------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -113,6 +153,9 @@ class Tree:
             TopicNode(t["layer"], t["index"], [(w["word"], w["weight"]) for w in t["words"]], t["prevalence"])
             for t in data["topics"]
         ]
+        for node, t in zip(nodes, data["topics"]):  # a label that is not the top words is a custom one
+            if t.get("label") and t["label"] != node.default_label:
+                node.name = t["label"]
         edges = [TopicEdge(e["parent"], e["child"], e["weight"]) for e in data["edges"]]
         return cls(data["n_layers"], nodes, edges, dict(data.get("meta", {})))
 

@@ -65,3 +65,18 @@ def test_load_errors(tmp_path):
     (tmp_path / "c" / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(UserInputError, match="version"):
         Corpus.load(tmp_path / "c")
+
+
+def test_atomic_outputs_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    from deepgbn_text.atomic import atomic_dir, write_text
+
+    write_text(tmp_path / "a.txt", "x")
+    with atomic_dir(tmp_path / "d") as folder:
+        (folder / "f").write_text("y")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o666 & ~umask
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o777 & ~umask

@@ -1,0 +1,32 @@
+"""Topic labels from a JSON file (``{"L3-0": "religion", ...}``) applied to a Tree."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from .errors import UserInputError
+from .tree import Tree
+
+
+def read_labels(path: str | os.PathLike[str]) -> dict[str, str]:
+    """Read a labels file: one JSON object mapping topic ids to non-empty names."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserInputError(f"{p}: file not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserInputError(f"{p}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict) or not all(isinstance(v, str) and v.strip() for v in data.values()):
+        raise UserInputError(f'{p}: expected a JSON object of topic ids to names, such as {{"L3-0": "religion"}}')
+    return {str(k): " ".join(v.split()) for k, v in data.items()}
+
+
+def apply_labels(tree: Tree, path: str | os.PathLike[str]) -> Tree:
+    """``tree`` with the names of ``path``; an id that is not in the tree is one UserInputError line."""
+    labels = read_labels(path)
+    try:
+        return tree.with_labels(labels)
+    except UserInputError as exc:
+        raise UserInputError(f"{path}: {exc}") from None
