@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -176,7 +177,8 @@ def fit(
 
             model.fit(corpus, callback=on_epoch)
         run_dir = out or default_run_dir(input)
-        write_run(model, run_dir, extra_config={"input": str(input), "n_docs": corpus.n_docs},
+        text_options = dataclasses.asdict(options)
+        write_run(model, run_dir, extra_config={"input": str(input), "n_docs": corpus.n_docs, "text_options": text_options},
                   top_n=top_words, min_edge=min_edge)
     summary = summarise(model.history_)
     stderr.print(f"trained {summary['epochs_run']} epochs in {summary['fit_seconds']:.1f} s on {model.device_}"

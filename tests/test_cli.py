@@ -36,6 +36,7 @@ def test_fit_writes_a_complete_run_folder(small_text, tmp_path):
     assert len(metrics["history"]) == 3 and "val_perplexity" in metrics["summary"]
     config = json.loads((out / "config.json").read_text())
     assert config["params"]["seed"] == 0 and config["versions"]["torch"]
+    assert config["text_options"]["min_df"] == 3
     assert "L2-0" in result.stdout and "L1-" in (out / "topics.md").read_text()
     model = GeneralizedGBN.load(out, device="cpu")
     assert model.topics_ == [8, 4]
