@@ -15,7 +15,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 from sklearn.feature_extraction.text import CountVectorizer
 
 from deepgbn_text import Corpus, GeneralizedGBN

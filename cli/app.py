@@ -189,14 +189,16 @@ def fit(
 
 
 def print_tree(tree, top_words: int) -> None:
-    """Show the hierarchy with rich: top layer first, each topic's children nested below it."""
+    """Show the hierarchy with rich: top layer first, each topic's children nested below it;
+    custom topic names (``--labels``) come before the words."""
     from rich.tree import Tree as RichTree
 
     root = RichTree(f"[bold]{tree.n_layers}-layer topic tree[/]")
 
     def add(parent, node, depth: int) -> None:
         words = escape(" ".join(w for w, _ in node.words[:top_words]))
-        branch = parent.add(f"[bold cyan]{node.id}[/] [dim]{node.prevalence:.1%}[/] {words}")
+        name = f"[bold]{escape(node.name)}[/] " if node.name else ""
+        branch = parent.add(f"[bold cyan]{node.id}[/] {name}[dim]{node.prevalence:.1%}[/] {words}")
         if depth < 2:
             for child, _ in tree.children(node.id):
                 add(branch, child, depth + 1)

@@ -16,25 +16,6 @@ from .app import app, print_tree, stderr, stdout, user_errors
 FORMAT_HELP = "json, md, csv, dot, graphml, html, png, svg or gensim (default: from --out's suffix; none: print the tree)."
 
 
-def _print_named_tree(tree, top_words: int) -> None:
-    """Like print_tree, with custom topic names (--labels) before the words."""
-    from rich.tree import Tree as RichTree
-
-    root = RichTree(f"[bold]{tree.n_layers}-layer topic tree[/]")
-
-    def add(parent, node, depth: int) -> None:
-        words = escape(" ".join(w for w, _ in node.words[:top_words]))
-        name = f"[bold]{escape(node.name)}[/] " if node.name else ""
-        branch = parent.add(f"[bold cyan]{node.id}[/] {name}[dim]{node.prevalence:.1%}[/] {words}")
-        if depth < 2:
-            for child, _ in tree.children(node.id):
-                add(branch, child, depth + 1)
-
-    for top in tree.layer(tree.n_layers):
-        add(root, top, 0)
-    stdout.print(root)
-
-
 def _print_layer(tree, layer: int, top_words: int) -> None:
     table = Table(title=f"Layer {layer} topics", title_justify="left")
     for column in ("id", "label", "prevalence", "words"):
@@ -68,8 +49,6 @@ def topics(
             if layer is not None:
                 tree.restricted_to_layer(layer)  # range check
                 _print_layer(tree, layer, top_words or tree.top_n)
-            elif any(n.name for n in tree.nodes):
-                _print_named_tree(tree, top_words or tree.top_n)
             else:
                 print_tree(tree, top_words or tree.top_n)
             return

@@ -130,6 +130,18 @@ class Corpus:
         return cls(counts, vocab, meta.get("doc_ids") or [])
 
 
+def counts_for_vocab(X: Corpus | sp.spmatrix, vocab: Sequence[str]) -> sp.csr_matrix:
+    """The counts of ``X`` checked against a fitted model's vocabulary (same words, same order)."""
+    if isinstance(X, Corpus):
+        if X.vocab != list(vocab):
+            raise UserInputError("the corpus vocabulary differs from the model's; vectorise it with the model's vocabulary")
+        return X.counts
+    counts = as_count_matrix(X)
+    if counts.shape[1] != len(vocab):
+        raise UserInputError(f"the matrix has {counts.shape[1]} columns but the model's vocabulary {len(vocab)} words")
+    return counts
+
+
 def vocab_hash(vocab: Sequence[str]) -> str:
     """A short SHA-256 of a vocabulary, to check that a model and a corpus belong together."""
     return hashlib.sha256("\n".join(vocab).encode("utf-8")).hexdigest()[:16]

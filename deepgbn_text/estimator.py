@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 from sklearn.model_selection import train_test_split
 
 from .atomic import atomic_dir
-from .corpus import Corpus, as_count_matrix, vocab_hash
+from .corpus import Corpus, counts_for_vocab, vocab_hash
 from .errors import UserInputError
 from .model.batch import SparseBatch
 from .model.gbn import LINKS, GBN
@@ -156,14 +156,7 @@ class GeneralizedGBN:
 
     def _counts(self, X: Corpus | sp.spmatrix) -> sp.csr_matrix:
         self._check_fitted()
-        if isinstance(X, Corpus):
-            if X.vocab != self.vocab_:
-                raise UserInputError("the corpus vocabulary differs from the model's; vectorise it with the model's vocabulary")
-            return X.counts
-        counts = as_count_matrix(X)
-        if counts.shape[1] != len(self.vocab_):
-            raise UserInputError(f"the matrix has {counts.shape[1]} columns but the model's vocabulary {len(self.vocab_)} words")
-        return counts
+        return counts_for_vocab(X, self.vocab_)
 
     # -- inference ----------------------------------------------------------------------------
     def transform(self, X: Corpus | sp.spmatrix) -> list[np.ndarray]:

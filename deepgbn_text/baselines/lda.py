@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from ..corpus import Corpus, as_count_matrix
+from ..corpus import Corpus, counts_for_vocab
 from ..errors import UserInputError
 
 
@@ -68,14 +68,7 @@ class LDABaseline:
 
     def _counts(self, X: Corpus | sp.spmatrix) -> sp.csr_matrix:
         self._check_fitted()
-        if isinstance(X, Corpus):
-            if X.vocab != self.vocab_:
-                raise UserInputError("the corpus vocabulary differs from the model's; vectorise it with the model's vocabulary")
-            return X.counts
-        counts = as_count_matrix(X)
-        if counts.shape[1] != len(self.vocab_):
-            raise UserInputError(f"the matrix has {counts.shape[1]} columns but the model's vocabulary {len(self.vocab_)} words")
-        return counts
+        return counts_for_vocab(X, self.vocab_)
 
     def transform(self, X: Corpus | sp.spmatrix) -> list[np.ndarray]:
         """Topic proportions of each document (rows sum to one), as a one-element list (one layer)."""
