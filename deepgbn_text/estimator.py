@@ -19,7 +19,7 @@ from .corpus import Corpus, counts_for_vocab, vocab_hash
 from .errors import UserInputError
 from .model.batch import SparseBatch
 from .model.gbn import LINKS, GBN
-from .train import EVAL_BATCH_SIZE, GBNWordDistribution, TrainConfig, train_gbn
+from .train import EVAL_BATCH_SIZE, GBNWordDistribution, TrainConfig, deterministic_on_cpu, train_gbn
 
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -144,7 +144,8 @@ class GeneralizedGBN:
         self.module_ = GBN(corpus.n_words, topics, self.hidden, self.link).to(self.device_)
         config = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                              kl_warmup=self.kl_warmup, patience=self.patience)
-        self.history_ = train_gbn(self.module_, train_counts, val_counts, config, rng, self.device_, callback)
+        with deterministic_on_cpu(self.device_):
+            self.history_ = train_gbn(self.module_, train_counts, val_counts, config, rng, self.device_, callback)
         thetas = self.transform(train_counts)
         self.topic_prevalence_ = [(t / np.maximum(t.sum(1, keepdims=True), 1e-12)).mean(0).tolist() for t in thetas]
         self.theta_mean_ = [t.mean(0).tolist() for t in thetas]

@@ -187,3 +187,16 @@ def test_refinement_moves_only_local_parameters_and_raises_the_elbo(fitted, smal
 
     torch.manual_seed(1)
     assert mean_elbo(refined) > mean_elbo(start)
+
+
+def test_same_seed_same_model_with_a_larger_vocabulary():
+    """Big enough for the multi-threaded sparse-gather backward to reorder sums without the guard."""
+    from deepgbn_text import Corpus
+    from tests.conftest import synthetic_counts
+
+    counts = synthetic_counts(n_docs=600, n_words=3000, n_topics=20, seed=1)
+    corpus = Corpus(counts, [f"w{i}" for i in range(3000)])
+    params = dict(n_topics=[64, 16], n_layers=2, epochs=2, hidden=64, device="cpu", seed=5)
+    first = GeneralizedGBN(**params).fit(corpus)
+    second = GeneralizedGBN(**params).fit(corpus)
+    assert np.array_equal(first.topic_word(1), second.topic_word(1))
