@@ -97,6 +97,7 @@ def main() -> None:
     parser.add_argument("--topics", default="128,64,32", help="widths, bottom first; LDA uses the first")
     parser.add_argument("--epochs", type=int, default=300)
     parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--refine-steps", type=int, default=0, help="test-time ELBO steps for ggbn/gbn")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
@@ -124,7 +125,8 @@ def main() -> None:
         started = time.perf_counter()
         comparison = compare_models(
             train, test, args.models.split(","), topics, epochs=args.epochs, seed=args.seed, hidden=args.hidden,
-            batch_size=args.batch_size, device=args.device, reference_name="training split",
+            batch_size=args.batch_size, device=args.device, refine_steps=args.refine_steps,
+            reference_name="training split",
             on_model=lambda name, stage: print(f"   {name}: {stage}", flush=True) if stage != "done" else None)
         comparison["data"]["dataset"] = title
         comparison["seconds"] = time.perf_counter() - started

@@ -47,6 +47,8 @@ def _write_json(path: Optional[Path], obj: Any) -> None:
         write_json(path, obj)
         stderr.print(f"wrote {escape(str(path))}", highlight=False)
 
+RefineOpt = Annotated[int, typer.Option(help="Test-time ELBO steps refining each document's posterior "
+                                               "(ggbn/gbn; 0: the encoder's mean).")]
 
 @app.command()
 def evaluate(
@@ -62,6 +64,7 @@ def evaluate(
     top_words: Annotated[int, typer.Option(help="Top words per topic for NPMI, C_V and UMass.")] = 10,
     min_edge: Annotated[float, typer.Option(help="Smallest parent -> child weight counted as a tree edge.")] = 0.05,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    refine_steps: RefineOpt = 0,
     text_column: TextColumnOpt = None,
     min_token_len: MinLenOpt = 3,
     stopwords: StopOpt = None,
@@ -85,6 +88,8 @@ def evaluate(
             raise UserInputError("--labels needs --test-labels (the classifier is scored on the test documents)")
         options = _text_options(1, 1.0, None, min_token_len, stopwords, lemmatize, phrases, n_process)
         model = GeneralizedGBN.load(run, device=device)
+        model.refine_steps = refine_steps
+        model.validate_params()
         test_counts = _vectorize_file(test, model.vocab_, options, text_column)
         ref_counts = _vectorize_file(reference, model.vocab_, options, text_column) if reference else None
         y_test = read_labels(test_labels, test_counts.shape[0]) if test_labels else None
@@ -136,6 +141,7 @@ def compare(
     batch_size: Annotated[int, typer.Option(help="Documents per minibatch (ggbn/gbn).")] = 64,
     seed: SeedOpt = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    refine_steps: RefineOpt = 0,
     json_out: JsonOpt = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Write a PNG of perplexity and NPMI per model here.")] = None,
     markdown: Annotated[Optional[Path], typer.Option("--markdown", help="Write the table as markdown here.")] = None,
@@ -191,7 +197,8 @@ def compare(
 
         ref_counts = _vectorize_file(reference, train.vocab, options, text_column) if reference else None
         comparison = compare_models(train, test_counts, names, widths, epochs=epochs, seed=seed, hidden=hidden,
-                                    batch_size=batch_size, device=device, on_model=on_model, reference=ref_counts,
+                                    batch_size=batch_size, device=device, refine_steps=refine_steps,
+                                    on_model=on_model, reference=ref_counts,
                                     reference_name=f"reference file {reference}" if reference else "training documents")
         comparison["data"] |= {"corpus": str(corpus), "split": split}
         _write_json(json_out, comparison)

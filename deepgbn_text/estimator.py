@@ -59,6 +59,7 @@ class GeneralizedGBN:
         "val_fraction": lambda v: isinstance(v, (int, float)) and 0 <= v < 1,
         "patience": lambda v: isinstance(v, int) and v >= 1,
         "seed": lambda v: isinstance(v, int) and v >= 0,
+        "refine_steps": lambda v: isinstance(v, int) and v >= 0,
         "device": lambda v: isinstance(v, str) and (v in ("auto", "cpu") or v.startswith("cuda")),
     }
 
@@ -76,6 +77,7 @@ class GeneralizedGBN:
         patience: int = 30,
         seed: int = 0,
         device: str = "auto",
+        refine_steps: int = 0,
     ) -> None:
         self.n_topics = list(n_topics) if n_topics is not None else None
         self.n_layers = n_layers
@@ -89,6 +91,7 @@ class GeneralizedGBN:
         self.patience = patience
         self.seed = seed
         self.device = device
+        self.refine_steps = refine_steps
 
     # -- parameters ---------------------------------------------------------------------------
     def get_params(self) -> dict[str, Any]:
@@ -170,14 +173,23 @@ class GeneralizedGBN:
                 parts[layer].append(theta.cpu().numpy())
         return [np.concatenate(p) for p in parts]
 
-    def word_distribution(self, observed: sp.spmatrix, layer: int = 1, refine_steps: int = 0) -> np.ndarray:
+    @property
+    def inference(self) -> str:
+        """How ``word_distribution`` infers theta (reported by the evaluators)."""
+        note = "encoder posterior mean (Weibull upward-downward encoder) on the observed counts"
+        if self.refine_steps:
+            note += f", refined by {self.refine_steps} Adam steps on each document's ELBO"
+        return note
+
+    def word_distribution(self, observed: sp.spmatrix, layer: int = 1, refine_steps: int | None = None) -> np.ndarray:
         """Per-document word distributions inferred from observed counts (the evaluators' protocol).
 
         ``layer=1`` is the model's prediction; ``layer=l`` reconstructs the words from layer l alone.
         ``refine_steps > 0`` refines each document's posterior by that many gradient steps on its ELBO
-        (from the encoder's output; observed counts only)."""
+        (from the encoder's output; observed counts only); None takes the estimator's ``refine_steps``."""
         index = self._check_layer(layer)
-        scorer = GBNWordDistribution(self.module_, self.device_, index + 1, refine_steps)
+        steps = self.refine_steps if refine_steps is None else refine_steps
+        scorer = GBNWordDistribution(self.module_, self.device_, index + 1, steps)
         return scorer.word_distribution(self._counts(observed))
 
     # -- topics -------------------------------------------------------------------------------

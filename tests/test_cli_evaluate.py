@@ -56,12 +56,13 @@ def test_evaluate_with_reference_and_labels(files, tmp_path):
     result = runner.invoke(app, ["evaluate", str(files["run"]), "--test", str(files["test"]),
                                  "--reference", str(files["train"]), "--labels", str(files["train_labels"]),
                                  "--test-labels", str(files["test_labels"]), "--json", str(out), "--device", "cpu",
-                                 "--seed", "1"])
+                                 "--seed", "1", "--refine-steps", "3"])
     assert result.exit_code == 0, result.output
     assert "no --reference given" not in result.stdout
     data = json.loads(out.read_text())
     assert data["protocol"]["coherence_reference"].startswith("reference file")
     assert data["protocol"]["split_seed"] == 1
+    assert "refined by 3" in json.dumps(data)
     for record in data["layers"]:
         assert 0 < record["purity"] <= 1 and 0 <= record["nmi"] <= 1 and 0 <= record["accuracy"] <= 1
 

@@ -200,3 +200,18 @@ def test_same_seed_same_model_with_a_larger_vocabulary():
     first = GeneralizedGBN(**params).fit(corpus)
     second = GeneralizedGBN(**params).fit(corpus)
     assert np.array_equal(first.topic_word(1), second.topic_word(1))
+
+
+def test_refine_steps_parameter_drives_word_distribution(fitted, small_corpus):
+    observed = small_corpus.counts[:8]
+    base = fitted.word_distribution(observed)
+    torch.manual_seed(0)
+    refined = fitted.word_distribution(observed, refine_steps=10)
+    assert not np.allclose(base, refined) and np.allclose(refined.sum(1), 1.0, atol=1e-5)
+    fitted.refine_steps = 10
+    try:
+        torch.manual_seed(0)
+        assert np.array_equal(fitted.word_distribution(observed), refined)
+        assert "refined by 10" in fitted.inference
+    finally:
+        fitted.refine_steps = 0

@@ -206,6 +206,7 @@ def make_model(
     hidden: int = 256,
     batch_size: int = 64,
     device: str = "auto",
+    refine_steps: int = 0,
     baseline_options: dict[str, dict[str, Any]] | None = None,
 ) -> Any:
     """An unfitted model: "ggbn" / "gbn" (GeneralizedGBN, nonlinear / linear link, all ``topics``
@@ -216,7 +217,8 @@ def make_model(
     topics = [int(k) for k in topics]
     if name in DEEP_MODELS:
         model = GeneralizedGBN(n_topics=topics, n_layers=len(topics), link="nonlinear" if name == "ggbn" else "linear",
-                               hidden=hidden, epochs=epochs, batch_size=batch_size, seed=seed, device=device)
+                               hidden=hidden, epochs=epochs, batch_size=batch_size, seed=seed, device=device,
+                               refine_steps=refine_steps)
         model.validate_params()
         return model
     if name in BASELINES:
@@ -238,6 +240,7 @@ def compare_models(
     reference: sp.spmatrix | None = None,
     reference_name: str = "training documents",
     measures: Sequence[str] = GENSIM_MEASURES,
+    refine_steps: int = 0,
     baseline_options: dict[str, dict[str, Any]] | None = None,
     on_model: Callable[[str, str], None] | None = None,
 ) -> dict[str, Any]:
@@ -252,7 +255,8 @@ def compare_models(
     if not topics or any(k < 1 for k in topics):
         raise UserInputError(f"--topics: widths must be positive integers, got {topics}")
     built = [(name, make_model(name, topics, epochs=epochs, seed=seed, hidden=hidden, batch_size=batch_size,
-                               device=device, baseline_options=baseline_options)) for name in models]
+                               device=device, refine_steps=refine_steps, baseline_options=baseline_options))
+             for name in models]
     if reference is None:
         reference = train.counts
     results = []
