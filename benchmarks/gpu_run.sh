@@ -5,7 +5,7 @@ set -uo pipefail
 OUT=${OUT:-/tmp/gpu-out}
 mkdir -p "$OUT"
 pip install --no-index --no-deps -q build/gpu/wheels/*.whl 2>&1 | tail -1
-pip install --no-deps --no-build-isolation -q -e . 2>&1 | tail -1 || export PYTHONPATH=$PWD
+export PYTHONPATH=$PWD  # the GPU image has no build backend to install the project with
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
 timeout 120 python -m pytest -q tests/test_distributions.py tests/test_model.py 2>&1 | tail -3 | tee "$OUT/pytest.txt"
 timeout 400 python benchmarks/gpu_check.py build/gpu/sample build/gpu/20ng-train --device cuda \
