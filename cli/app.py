@@ -127,6 +127,8 @@ def fit(
     layers: Annotated[int, typer.Option("--layers", help="Number of gamma layers.")] = 3,
     topics: Annotated[Optional[str], typer.Option(help="Widths per layer, bottom first, e.g. 128,64,32 (default: halve from 128).")] = None,
     link: Annotated[str, typer.Option(help="nonlinear (Generalized GBN) or linear (GBN).")] = "nonlinear",
+    encoder: Annotated[str, typer.Option(help="upward-downward (heads read the prior from above) or upward.")] =
+        "upward-downward",
     hidden: Annotated[int, typer.Option(help="Encoder and link hidden width.")] = 256,
     epochs: Annotated[int, typer.Option(help="Maximum training epochs.")] = 300,
     batch_size: Annotated[int, typer.Option(help="Documents per minibatch.")] = 64,
@@ -157,7 +159,7 @@ def fit(
 
     _setup_logging()
     with user_errors():
-        model = GeneralizedGBN(n_topics=_parse_topics(topics), n_layers=layers, link=link, hidden=hidden, epochs=epochs,
+        model = GeneralizedGBN(n_topics=_parse_topics(topics), n_layers=layers, link=link, encoder=encoder, hidden=hidden, epochs=epochs,
                                batch_size=batch_size, lr=lr, kl_warmup=kl_warmup, val_fraction=val_fraction,
                                patience=patience, seed=seed, device=device)
         model.validate_params()

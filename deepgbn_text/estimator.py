@@ -25,6 +25,9 @@ MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 MODEL_FORMAT_VERSION = 1
 DEFAULT_TOP_WIDTH = 128
+ENCODERS = ("upward-downward", "upward")
+"""upward-downward: each layer's Weibull head also reads the prior shape from the layer above (WHAI);
+upward: the heads read only the upward state (the ablation)."""
 
 
 def default_topics(n_layers: int) -> list[int]:
@@ -51,6 +54,7 @@ class GeneralizedGBN:
     _param_checks: dict[str, Callable[[Any], bool]] = {
         "n_layers": lambda v: isinstance(v, int) and v >= 1,
         "link": lambda v: v in LINKS,
+        "encoder": lambda v: v in ENCODERS,
         "hidden": lambda v: isinstance(v, int) and v >= 1,
         "epochs": lambda v: isinstance(v, int) and v >= 1,
         "batch_size": lambda v: isinstance(v, int) and v >= 1,
@@ -68,6 +72,7 @@ class GeneralizedGBN:
         n_topics: Sequence[int] | None = None,
         n_layers: int = 3,
         link: str = "nonlinear",
+        encoder: str = "upward-downward",
         hidden: int = 256,
         epochs: int = 300,
         batch_size: int = 64,
@@ -82,6 +87,7 @@ class GeneralizedGBN:
         self.n_topics = list(n_topics) if n_topics is not None else None
         self.n_layers = n_layers
         self.link = link
+        self.encoder = encoder
         self.hidden = hidden
         self.epochs = epochs
         self.batch_size = batch_size
@@ -144,7 +150,7 @@ class GeneralizedGBN:
             train_counts, val_counts = corpus.counts, None
         self.vocab_ = list(corpus.vocab)
         self.topics_ = topics
-        self.module_ = GBN(corpus.n_words, topics, self.hidden, self.link).to(self.device_)
+        self.module_ = self._build_module(corpus.n_words, topics).to(self.device_)
         config = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                              kl_warmup=self.kl_warmup, patience=self.patience)
         with deterministic_on_cpu(self.device_):
@@ -153,6 +159,9 @@ class GeneralizedGBN:
         self.topic_prevalence_ = [(t / np.maximum(t.sum(1, keepdims=True), 1e-12)).mean(0).tolist() for t in thetas]
         self.theta_mean_ = [t.mean(0).tolist() for t in thetas]
         return self
+
+    def _build_module(self, n_words: int, topics: list[int]) -> GBN:
+        return GBN(n_words, topics, self.hidden, self.link, use_prior_in_encoder=self.encoder == "upward-downward")
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "module_"):
@@ -274,7 +283,7 @@ class GeneralizedGBN:
         model.topic_prevalence_ = config["topic_prevalence"]
         model.theta_mean_ = config["theta_mean"]
         model.device_ = resolve_device(device)
-        model.module_ = GBN(len(model.vocab_), model.topics_, model.hidden, model.link)
+        model.module_ = model._build_module(len(model.vocab_), model.topics_)
         try:
             state = load_file(str(weights_path))
             model.module_.load_state_dict(state)

@@ -139,6 +139,7 @@ def test_tree_round_trips_through_json(fitted):
         (dict(n_topics=[100], n_layers=1), "vocabulary only 60 words"),
         (dict(lr=-1.0), "--lr"),
         (dict(link="cubic"), "--link"),
+        (dict(encoder="sideways"), "--encoder"),
     ],
 )
 def test_bad_parameters_are_user_errors(small_corpus, params, message):
@@ -215,3 +216,11 @@ def test_refine_steps_parameter_drives_word_distribution(fitted, small_corpus):
         assert "refined by 10" in fitted.inference
     finally:
         fitted.refine_steps = 0
+
+
+def test_upward_only_encoder_heads_ignore_the_prior(small_corpus, tmp_path):
+    model = GeneralizedGBN(n_topics=[6, 3], n_layers=2, encoder="upward", seed=0, **FAST).fit(small_corpus)
+    assert all(head.linear.in_features == FAST["hidden"] for head in model.module_.heads)
+    loaded = GeneralizedGBN.load(model.save(tmp_path / "m"), device="cpu")
+    assert loaded.encoder == "upward"
+    assert np.array_equal(loaded.transform(small_corpus)[1], model.transform(small_corpus)[1])
