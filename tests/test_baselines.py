@@ -12,20 +12,7 @@ from deepgbn_text.baselines import BASELINES, GensimLDA, SklearnLDA, TomotopyLDA
 from deepgbn_text.errors import UserInputError
 from deepgbn_text.evaluate import completion_perplexity, completion_split
 
-
-
-
-def synthetic_counts(n_docs: int, n_words: int, n_topics: int, seed: int) -> sp.csr_matrix:
-    """Documents from block topics (each topic owns a slice of the vocabulary)."""
-    rng = np.random.default_rng(seed)
-    phi = np.full((n_words, n_topics), 0.01)
-    block = n_words // n_topics
-    for k in range(n_topics):
-        phi[k * block : (k + 1) * block, k] = 1.0
-    phi /= phi.sum(0)
-    theta = rng.gamma(0.3, 30.0, size=(n_docs, n_topics))
-    return sp.csr_matrix(rng.poisson(theta @ phi.T).astype(np.int32))
-
+from conftest import synthetic_counts
 
 FAST = {"lda-sklearn": {"max_iter": 10}, "lda-gensim": {"passes": 3, "iterations": 50},
         "lda-tomotopy": {"iterations": 100, "infer_iterations": 20}}

@@ -193,7 +193,7 @@ def test_refinement_moves_only_local_parameters_and_raises_the_elbo(fitted, smal
 def test_same_seed_same_model_with_a_larger_vocabulary():
     """Big enough for the multi-threaded sparse-gather backward to reorder sums without the guard."""
     from deepgbn_text import Corpus
-    from tests.conftest import synthetic_counts
+    from conftest import synthetic_counts
 
     counts = synthetic_counts(n_docs=600, n_words=3000, n_topics=20, seed=1)
     corpus = Corpus(counts, [f"w{i}" for i in range(3000)])
