@@ -1,4 +1,5 @@
-"""Atomic writes: outputs appear complete under their final name, or not at all."""
+"""File I/O: atomic writes (outputs appear complete under their final name, or not at all) and JSON
+reads that fail with one clear line."""
 from __future__ import annotations
 
 import contextlib
@@ -9,6 +10,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from .errors import UserInputError
 
 
 def _umask() -> int:
@@ -58,3 +61,17 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     """Write JSON (indented, UTF-8) atomically."""
     write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def read_json_object(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a JSON object; a missing, undecodable or non-object file is one UserInputError line."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserInputError(f"{p}: file not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserInputError(f"{p}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise UserInputError(f"{p}: expected a JSON object")
+    return data

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from .atomic import atomic_dir
+from .atomic import atomic_dir, read_json_object
 from .errors import UserInputError
 
 COUNTS_FILE = "counts.npz"
@@ -116,10 +116,7 @@ class Corpus:
         for name in (COUNTS_FILE, VOCAB_FILE, META_FILE):
             if not (folder / name).is_file():
                 raise UserInputError(f"{folder}: not a prepared corpus folder (missing {name}); run 'ggbn-topics prepare'")
-        try:
-            meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise UserInputError(f"{folder / META_FILE}: not valid JSON ({exc})") from None
+        meta = read_json_object(folder / META_FILE)
         if meta.get("format_version") != FORMAT_VERSION:
             raise UserInputError(
                 f"{folder}: corpus format version {meta.get('format_version')!r} is not supported "

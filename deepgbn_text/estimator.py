@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from sklearn.model_selection import train_test_split
 
-from .atomic import atomic_dir
+from .atomic import atomic_dir, read_json_object
 from .corpus import Corpus, counts_for_vocab, vocab_hash
 from .errors import UserInputError
 from .model.batch import SparseBatch
@@ -268,11 +268,8 @@ class GeneralizedGBN:
         config_path, weights_path = folder / CONFIG_FILE, folder / MODEL_FILE
         if not config_path.is_file() or not weights_path.is_file():
             raise UserInputError(f"{folder}: not a model folder (needs {CONFIG_FILE} and {MODEL_FILE})")
-        try:
-            config = json.loads(config_path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise UserInputError(f"{config_path}: not valid JSON ({exc})") from None
-        if not isinstance(config, dict) or config.get("format_version") != MODEL_FORMAT_VERSION:
+        config = read_json_object(config_path)
+        if config.get("format_version") != MODEL_FORMAT_VERSION:
             raise UserInputError(f"{config_path}: model format {config.get('format_version')!r} is not supported "
                                  f"(expected {MODEL_FORMAT_VERSION}); fit the model again")
         params = dict(config["params"])

@@ -1,10 +1,10 @@
 """Topic labels from a JSON file (``{"L3-0": "religion", ...}``) applied to a Tree."""
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
+from .atomic import read_json_object
 from .errors import UserInputError
 from .tree import Tree
 
@@ -12,13 +12,8 @@ from .tree import Tree
 def read_labels(path: str | os.PathLike[str]) -> dict[str, str]:
     """Read a labels file: one JSON object mapping topic ids to non-empty names."""
     p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserInputError(f"{p}: file not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserInputError(f"{p}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict) or not all(isinstance(v, str) and v.strip() for v in data.values()):
+    data = read_json_object(p)
+    if not all(isinstance(v, str) and v.strip() for v in data.values()):
         raise UserInputError(f'{p}: expected a JSON object of topic ids to names, such as {{"L3-0": "religion"}}')
     return {str(k): " ".join(v.split()) for k, v in data.items()}
 

@@ -101,6 +101,7 @@ def train_gbn(
     callback: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Fit ``module`` in place; return one record per epoch. Restores the best validation state."""
+    params = list(module.parameters())
     topic_logits = [p for name, p in module.named_parameters() if name.endswith(".logits")]
     others = [p for name, p in module.named_parameters() if not name.endswith(".logits")]
     optimiser = torch.optim.Adam(
@@ -129,9 +130,9 @@ def train_gbn(
             optimiser.zero_grad(set_to_none=False)
             loss.backward()
             finite = torch.isfinite(loss)
-            for p in module.parameters():
+            for p in params:
                 torch.nan_to_num_(p.grad, nan=0.0, posinf=0.0, neginf=0.0).mul_(finite)
-            torch.nn.utils.clip_grad_norm_(module.parameters(), config.grad_clip, foreach=True)
+            torch.nn.utils.clip_grad_norm_(params, config.grad_clip, foreach=True)
             optimiser.step()
             bad_steps += (~finite).long()
             elbo_sum += torch.where(finite, terms.elbo().sum().detach(), 0.0)

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..atomic import write_json
+from ..atomic import read_json_object, write_json
 from ..errors import UserInputError
 from ..tree import Tree
 
@@ -25,14 +25,7 @@ def write_tree_json(tree: Tree, path: str | os.PathLike[str]) -> None:
 def read_tree_json(path: str | os.PathLike[str]) -> Tree:
     """Read a topics.json file; a damaged or foreign file is one UserInputError line."""
     p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserInputError(f"{p}: file not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserInputError(f"{p}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise UserInputError(f"{p}: not a topic tree (expected a JSON object)")
+    data = read_json_object(p)
     try:
         return Tree.from_dict(data)
     except (KeyError, TypeError, ValueError) as exc:
