@@ -49,8 +49,8 @@ def user_errors() -> Iterator[None]:
     except UserInputError as exc:
         stderr.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
-    except KeyboardInterrupt:
-        stderr.print("interrupted")
+    except KeyboardInterrupt as exc:
+        stderr.print(f"interrupted: {escape(str(exc))}" if str(exc) else "interrupted", highlight=False, soft_wrap=True)
         raise typer.Exit(130) from None
 
 
@@ -139,6 +139,11 @@ def fit(
     seed: Annotated[int, typer.Option(help="Random seed (same seed and device: same model).")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     out: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default runs/<input>-<timestamp>).")] = None,
+    resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue the interrupted run in this folder "
+                                                   "(give the same input and options as before).")] = None,
+    checkpoint_every: Annotated[int, typer.Option(help="Also checkpoint every this many steps (0: at epoch ends only).")] = 0,
+    distributed: Annotated[Optional[bool], typer.Option("--distributed/--no-distributed", help="Data-parallel "
+                           "training under torchrun (default: on when torchrun started the command).")] = None,
     top_words: Annotated[int, typer.Option(help="Words per topic in topics.json/md and the printed tree.")] = 10,
     min_edge: Annotated[float, typer.Option(help="Smallest parent -> child weight kept in the tree.")] = 0.05,
     format: FormatOpt = None,
@@ -153,12 +158,28 @@ def fit(
     phrases: PhrasesOpt = False,
     n_process: ProcOpt = 1,
 ) -> None:
-    """Fit a deep topic model on INPUT and write a run folder (model, topics.json/md, metrics.json)."""
+    """Fit a deep topic model on INPUT and write a run folder (model, topics.json/md, metrics.json).
+
+    The run folder holds checkpoint.pt while training: after a crash or Ctrl-C, run the same command
+    with --resume RUN_FOLDER to continue where it stopped."""
     from deepgbn_text import GeneralizedGBN
+    from deepgbn_text.checkpoint import CHECKPOINT_FILE
+    from deepgbn_text.distributed import Ranks, init_from_environment, launched_by_torchrun
     from deepgbn_text.runs import default_run_dir, summarise, write_run
 
     _setup_logging()
     with user_errors():
+        if distributed or (distributed is None and launched_by_torchrun()):
+            device = init_from_environment(device)
+        main = Ranks.current().is_main
+        if resume is not None and out is not None and out != resume:
+            raise UserInputError(f"--out {out} and --resume {resume} name different folders; give only --resume")
+        run_dir = resume or out or default_run_dir(input)
+        if resume is not None and not (resume / CHECKPOINT_FILE).is_file():
+            raise UserInputError(f"--resume {resume}: no {CHECKPOINT_FILE} in that folder; start a new run instead")
+        if resume is None and (Path(run_dir) / CHECKPOINT_FILE).is_file() and not (Path(run_dir) / "config.json").is_file():
+            raise UserInputError(f"--out {run_dir} holds an interrupted run; continue it with --resume {run_dir} "
+                                 "or choose another --out")
         model = GeneralizedGBN(n_topics=_parse_topics(topics), n_layers=layers, link=link, encoder=encoder, hidden=hidden, epochs=epochs,
                                batch_size=batch_size, lr=lr, kl_warmup=kl_warmup, val_fraction=val_fraction,
                                patience=patience, seed=seed, device=device)
@@ -167,9 +188,10 @@ def fit(
             raise UserInputError(f"--min-edge must be in (0, 1], got {min_edge}")
         options = _text_options(min_df, max_df, max_vocab, min_token_len, stopwords, lemmatize, phrases, n_process)
         corpus = _load_input(input, format, text_column, vocab, options)
-        stderr.print(f"corpus: {corpus.n_docs} documents, {corpus.n_words} words, {corpus.n_tokens} tokens")
+        if main:
+            stderr.print(f"corpus: {corpus.n_docs} documents, {corpus.n_words} words, {corpus.n_tokens} tokens")
         with _progress() as progress:
-            task = progress.add_task("training", total=epochs, status="")
+            task = progress.add_task("training", total=epochs, status="", visible=main)
 
             def on_epoch(record: dict) -> None:
                 status = f"ELBO/token {record['train_elbo_per_token']:.3f}"
@@ -177,8 +199,10 @@ def fit(
                     status += f"  val ELBO/token {record['val_elbo_per_token']:.3f}  val ppl {record['val_perplexity']:.0f}"
                 progress.update(task, completed=record["epoch"], status=status)
 
-            model.fit(corpus, callback=on_epoch)
-        run_dir = out or default_run_dir(input)
+            model.fit(corpus, callback=on_epoch, checkpoint=Path(run_dir) / CHECKPOINT_FILE,
+                      checkpoint_every=checkpoint_every, resume=resume is not None)
+        if not main:
+            return
         text_options = dataclasses.asdict(options)
         write_run(model, run_dir, extra_config={"input": str(input), "n_docs": corpus.n_docs, "text_options": text_options},
                   top_n=top_words, min_edge=min_edge)

@@ -1,6 +1,7 @@
 """GeneralizedGBN: a scikit-learn-style estimator around the GBN module (fit, transform, topics, save)."""
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import platform
@@ -19,12 +20,13 @@ from .corpus import Corpus, counts_for_vocab, vocab_hash
 from .errors import UserInputError
 from .model.batch import SparseBatch
 from .model.gbn import LINKS, GBN
-from .train import EVAL_BATCH_SIZE, GBNWordDistribution, TrainConfig, deterministic_on_cpu, train_gbn
+from .train import EVAL_BATCH_SIZE, CheckpointPlan, GBNWordDistribution, TrainConfig, Trainer, deterministic_on_cpu
 
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 MODEL_FORMAT_VERSION = 1
 DEFAULT_TOP_WIDTH = 128
+SUMMARY_CHUNK_DOCS = 16384
 ENCODERS = ("upward-downward", "upward")
 """upward-downward: each layer's Weibull head also reads the prior shape from the layer above (WHAI);
 upward: the heads read only the upward state (the ablation)."""
@@ -125,40 +127,63 @@ class GeneralizedGBN:
         X: Corpus | sp.spmatrix,
         vocab: Sequence[str] | None = None,
         callback: Callable[[dict[str, Any]], None] | None = None,
+        checkpoint: str | os.PathLike[str] | None = None,
+        checkpoint_every: int = 0,
+        resume: bool = False,
     ) -> GeneralizedGBN:
-        """Fit on a Corpus, or on a count matrix with its vocabulary. ``callback`` gets one record per epoch."""
+        """Fit on a Corpus, or on a count matrix with its vocabulary. ``callback`` gets one record per epoch.
+
+        ``checkpoint``: a file to write the training state to at every epoch end (and every
+        ``checkpoint_every`` steps when > 0); ``resume=True`` continues from it, and Ctrl-C then
+        checkpoints and stops. The counts may be memory-mapped: training reads the rows it needs."""
         topics = self.validate_params()
         corpus = X if isinstance(X, Corpus) else Corpus(X, list(vocab) if vocab is not None else
                                                           [f"w{i}" for i in range(X.shape[1])])
-        corpus = corpus.nonempty()
+        rows = np.flatnonzero(np.diff(corpus.counts.indptr) > 0)
         min_docs = 2 if self.val_fraction == 0 else 10
-        if corpus.n_docs < min_docs:
-            raise UserInputError(f"the corpus has {corpus.n_docs} non-empty documents; at least {min_docs} are needed")
+        if len(rows) < min_docs:
+            raise UserInputError(f"the corpus has {len(rows)} non-empty documents; at least {min_docs} are needed")
         if topics[0] > corpus.n_words:
             raise UserInputError(
                 f"--topics: the first layer has {topics[0]} topics but the vocabulary only {corpus.n_words} words"
             )
+        if not isinstance(checkpoint_every, int) or checkpoint_every < 0:
+            raise UserInputError(f"--checkpoint-every: expected a whole number of steps >= 0, got {checkpoint_every!r}")
         self.device_ = resolve_device(self.device)
         torch.manual_seed(self.seed)
-        rng = np.random.default_rng(self.seed)
+        train_rows, val_rows = rows, None
         if self.val_fraction > 0:
-            train_rows, val_rows = train_test_split(
-                np.arange(corpus.n_docs), test_size=self.val_fraction, random_state=self.seed
-            )
-            train_counts, val_counts = corpus.counts[np.sort(train_rows)], corpus.counts[np.sort(val_rows)]
-        else:
-            train_counts, val_counts = corpus.counts, None
+            train_rows, val_rows = (np.sort(part) for part in
+                                    train_test_split(rows, test_size=self.val_fraction, random_state=self.seed))
         self.vocab_ = list(corpus.vocab)
         self.topics_ = topics
         self.module_ = self._build_module(corpus.n_words, topics).to(self.device_)
         config = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                              kl_warmup=self.kl_warmup, patience=self.patience)
+        plan = None
+        if checkpoint is not None:
+            fingerprint = {**{k: v for k, v in self.get_params().items() if k != "device"},
+                           "vocab_hash": vocab_hash(self.vocab_), "n_docs": corpus.n_docs}
+            plan = CheckpointPlan(Path(checkpoint), fingerprint, checkpoint_every, resume)
+        elif resume:
+            raise UserInputError("resume=True needs the checkpoint file to resume from")
         with deterministic_on_cpu(self.device_):
-            self.history_ = train_gbn(self.module_, train_counts, val_counts, config, rng, self.device_, callback)
-        thetas = self.transform(train_counts)
-        self.topic_prevalence_ = [(t / np.maximum(t.sum(1, keepdims=True), 1e-12)).mean(0).tolist() for t in thetas]
-        self.theta_mean_ = [t.mean(0).tolist() for t in thetas]
+            trainer = Trainer(self.module_, corpus.counts, train_rows, val_rows, config, self.seed, self.device_,
+                              callback, plan)
+            self.history_ = trainer.run()
+        self._summarise_layers(corpus.counts, train_rows)
         return self
+
+    def _summarise_layers(self, counts: sp.csr_matrix, rows: np.ndarray) -> None:
+        """Mean topic proportions and mean theta of every layer over ``rows`` (read a chunk at a time)."""
+        shares = [np.zeros(k) for k in self.topics_]
+        totals = [np.zeros(k) for k in self.topics_]
+        for start in range(0, len(rows), SUMMARY_CHUNK_DOCS):
+            for layer, theta in enumerate(self.transform(counts[rows[start : start + SUMMARY_CHUNK_DOCS]])):
+                shares[layer] += (theta / np.maximum(theta.sum(1, keepdims=True), 1e-12)).sum(0)
+                totals[layer] += theta.sum(0)
+        self.topic_prevalence_ = [(s / len(rows)).tolist() for s in shares]
+        self.theta_mean_ = [(t / len(rows)).tolist() for t in totals]
 
     def _build_module(self, n_words: int, topics: list[int]) -> GBN:
         return GBN(n_words, topics, self.hidden, self.link, use_prior_in_encoder=self.encoder == "upward-downward")

@@ -4,10 +4,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_dir
+from .checkpoint import CHECKPOINT_FILE
 from .estimator import GeneralizedGBN
 
 TOPICS_JSON = "topics.json"
@@ -42,9 +44,11 @@ def write_run(
     top_n: int = 10,
     min_edge: float = 0.05,
 ) -> Path:
-    """Write model.safetensors, config.json, topics.json, topics.md and metrics.json into ``out``."""
+    """Write model.safetensors, config.json, topics.json, topics.md and metrics.json into ``out``
+    (replacing it as a whole; a training checkpoint already in ``out`` is kept)."""
     tree = model.tree(top_n=top_n, min_edge=min_edge)
     with atomic_dir(out) as tmp:
+        keep_checkpoint(Path(out) / CHECKPOINT_FILE, tmp / CHECKPOINT_FILE)
         model.write_into(tmp)
         if extra_config:
             config = json.loads((tmp / "config.json").read_text(encoding="utf-8"))
@@ -55,3 +59,13 @@ def write_run(
         metrics = {"summary": summarise(model.history_), "history": model.history_}
         (tmp / METRICS_JSON).write_text(json.dumps(metrics, indent=1), encoding="utf-8")
     return Path(out)
+
+
+def keep_checkpoint(source: Path, target: Path) -> None:
+    """Hard-link (or copy, across file systems) a checkpoint into the folder that will replace its own."""
+    if not source.is_file():
+        return
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)

@@ -1,32 +1,47 @@
-"""The training loop: Adam on minibatches of CSR rows, KL warm-up, early stopping on held-out ELBO."""
+"""The training loop: Adam on minibatches of CSR rows, KL warm-up, early stopping on held-out ELBO,
+checkpoints that resume exactly, roll-back on numerical faults, and data-parallel training."""
 from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
+import json
+import logging
 import math
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
+from .checkpoint import load_checkpoint, save_checkpoint
+from .distributed import Ranks
 from .distributions import POSITIVE_MIN
 from .errors import UserInputError
 from .evaluate.perplexity import completion_perplexity, completion_split
-from .model.batch import SparseBatch
+from .model.batch import SparseBatch, iter_batches
 from .model.gbn import GBN
 from .model.refine import refine_posterior_means
 
 EVAL_BATCH_SIZE = 1024
 MAX_BAD_STEP_SHARE = 0.5
-"""An epoch in which more than this share of steps had a non-finite loss or gradient stops training."""
+"""An epoch in which more than this share of steps had a non-finite loss or gradient is rolled back."""
+
+log = logging.getLogger(__name__)
 
 
 class TrainingDiverged(UserInputError):
     """Training produced NaN/Inf too often; the message names the epoch and what to change."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training: a checkpoint was written; the message says how to continue."""
 
 
 @dataclass
@@ -42,6 +57,19 @@ class TrainConfig:
     kl_warmup: float = 0.1
     patience: int = 30
     grad_clip: float = 20.0
+    max_rollbacks: int = 2
+    """A faulty epoch goes back to the state before it with half the learning rate, at most this often."""
+
+
+@dataclass
+class CheckpointPlan:
+    """Where and how often to checkpoint (at every epoch end, and every ``every_steps`` steps when > 0);
+    ``fingerprint`` names the run (settings and data) a checkpoint belongs to."""
+
+    path: Path
+    fingerprint: dict[str, Any]
+    every_steps: int = 0
+    resume: bool = False
 
 
 class GBNWordDistribution:
@@ -91,81 +119,264 @@ def deterministic_on_cpu(device: torch.device) -> Iterator[None]:
         torch.use_deterministic_algorithms(previous)
 
 
-def train_gbn(
-    module: GBN,
-    train_counts: sp.csr_matrix,
-    val_counts: sp.csr_matrix | None,
-    config: TrainConfig,
-    rng: np.random.Generator,
-    device: torch.device,
-    callback: Callable[[dict[str, Any]], None] | None = None,
-) -> list[dict[str, Any]]:
-    """Fit ``module`` in place; return one record per epoch. Restores the best validation state."""
-    params = list(module.parameters())
-    topic_logits = [p for name, p in module.named_parameters() if name.endswith(".logits")]
-    others = [p for name, p in module.named_parameters() if not name.endswith(".logits")]
-    optimiser = torch.optim.Adam(
-        [{"params": others}, {"params": topic_logits, "lr": config.lr * config.topic_lr_scale}], lr=config.lr
-    )
-    warmup_epochs = max(1, math.ceil(config.kl_warmup * config.epochs))
-    n_train = train_counts.shape[0]
-    train_tokens = max(1, int(train_counts.sum()))
-    if val_counts is not None:
-        val_observed, val_heldout = completion_split(val_counts, seed=int(rng.integers(2**31)))
-        scorer = GBNWordDistribution(module, device)
-    history: list[dict[str, Any]] = []
-    best_elbo, best_state, stale = -math.inf, None, 0
-    for epoch in range(1, config.epochs + 1):
+@dataclass
+class Position:
+    """Where training stands: the epoch under way, the next step in it and the early-stopping state."""
+
+    epoch: int = 1
+    step: int = 0
+    stale: int = 0
+    best_elbo: float = -math.inf
+    lr_scale: float = 1.0
+    rollbacks: int = 0
+    finished: bool = False
+
+
+class Trainer:
+    """Fits a GBN module in place on the rows ``train_rows`` of a CSR count matrix (which may be
+    memory-mapped: only the rows of the batches at hand are read). Under torch.distributed each rank
+    trains on its share of every batch and rank 0 evaluates and writes checkpoints."""
+
+    def __init__(
+        self,
+        module: GBN,
+        counts: sp.csr_matrix,
+        train_rows: np.ndarray,
+        val_rows: np.ndarray | None,
+        config: TrainConfig,
+        seed: int,
+        device: torch.device,
+        callback: Callable[[dict[str, Any]], None] | None = None,
+        checkpoint: CheckpointPlan | None = None,
+    ) -> None:
+        self.module, self.counts, self.config, self.device = module, counts, config, device
+        self.callback, self.checkpoint = callback, checkpoint
+        self.ranks = Ranks.current()
+        self.train_rows = np.asarray(train_rows, dtype=np.int64)
+        lengths = np.asarray(counts.sum(axis=1)).ravel()
+        self.train_tokens = max(1, int(lengths[self.train_rows].sum()))
+        self.rng = np.random.default_rng(seed)
+        split_seed = int(self.rng.integers(2**31))
+        self.val: tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix] | None = None
+        if val_rows is not None and len(val_rows):
+            val_counts = counts[np.asarray(val_rows, dtype=np.int64)]
+            self.val = (val_counts, *completion_split(val_counts, seed=split_seed))
+        if self.ranks.rank:
+            torch.manual_seed(seed + self.ranks.rank)  # every rank its own sampling noise
+        self.params = list(module.parameters())
+        topic_logits = [p for name, p in module.named_parameters() if name.endswith(".logits")]
+        others = [p for name, p in module.named_parameters() if not name.endswith(".logits")]
+        self.optimiser = torch.optim.Adam(
+            [{"params": others}, {"params": topic_logits, "lr": config.lr * config.topic_lr_scale}], lr=config.lr
+        )
+        self.base_lrs = [group["lr"] for group in self.optimiser.param_groups]
+        self.train_module: torch.nn.Module = module
+        if self.ranks.distributed:
+            self.train_module = torch.nn.parallel.DistributedDataParallel(module)
+        self.warmup_epochs = max(1, math.ceil(config.kl_warmup * config.epochs))
+        self.position = Position()
+        self.history: list[dict[str, Any]] = []
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.epoch_order: np.ndarray = self.train_rows
+        self.elbo_sum = torch.zeros((), device=device)
+        self.bad_steps = torch.zeros((), device=device, dtype=torch.int64)
+        self.epoch_seconds = 0.0
+        self.interrupted = False
+        if checkpoint is not None and checkpoint.resume:
+            self._restore(load_checkpoint(checkpoint.path, self._fingerprint()))
+        self.last_good = self._snapshot()
+
+    # -- the loop -------------------------------------------------------------------------------
+    def run(self) -> list[dict[str, Any]]:
+        """Train until the epoch budget or early stopping; restore the best validation state."""
+        with self._ctrl_c_sets_flag():
+            while not self.position.finished:
+                self._run_epoch()
+        if self.best_state is not None:
+            self.module.load_state_dict(self.best_state)
+        self.optimiser.zero_grad(set_to_none=True)
+        self.module.eval()
+        return self.history
+
+    def _run_epoch(self) -> None:
+        pos, config = self.position, self.config
+        if pos.step == 0:
+            self.epoch_order = self.train_rows[self.rng.permutation(len(self.train_rows))]
+            self.elbo_sum.zero_()
+            self.bad_steps.zero_()
+            self.epoch_seconds = 0.0
         started = time.perf_counter()
-        kl_weight = min(1.0, epoch / warmup_epochs)
-        module.train()
-        elbo_sum = torch.zeros((), device=device)
-        bad_steps = torch.zeros((), device=device, dtype=torch.int64)
-        order = rng.permutation(n_train)
-        n_steps = 0
-        for start in range(0, n_train, config.batch_size):
-            batch = SparseBatch.from_csr(train_counts[order[start : start + config.batch_size]], device)
-            terms = module(batch)
-            loss = -terms.elbo(kl_weight).sum() / batch.lengths.sum().clamp_min(1.0)
-            optimiser.zero_grad(set_to_none=False)
-            loss.backward()
-            finite = torch.isfinite(loss)
-            for p in params:
-                torch.nan_to_num_(p.grad, nan=0.0, posinf=0.0, neginf=0.0).mul_(finite)
-            torch.nn.utils.clip_grad_norm_(params, config.grad_clip, foreach=True)
-            optimiser.step()
-            bad_steps += (~finite).long()
-            elbo_sum += torch.where(finite, terms.elbo().sum().detach(), 0.0)
-            n_steps += 1
+        kl_weight = min(1.0, pos.epoch / self.warmup_epochs)
+        batch_size = self.ranks.local_batch_size(config.batch_size)
+        my_rows = self.ranks.shard(self.epoch_order)
+        n_steps = math.ceil(len(my_rows) / batch_size)
+        self.module.train()
+        for step, batch in iter_batches(self.counts, my_rows, batch_size, self.device, pos.step):
+            self._step(batch, kl_weight)
+            pos.step = step + 1
+            if self.interrupted and not self.ranks.distributed:
+                self.epoch_seconds += time.perf_counter() - started
+                self._stop_interrupted()
+            if self.checkpoint and self.checkpoint.every_steps and pos.step % self.checkpoint.every_steps == 0 \
+                    and pos.step < n_steps:
+                self.epoch_seconds += time.perf_counter() - started
+                started = time.perf_counter()
+                self._save()
+        self.ranks.sum(self.elbo_sum)
+        self.ranks.sum(self.bad_steps)
         record: dict[str, Any] = {
-            "epoch": epoch,
+            "epoch": pos.epoch,
             "kl_weight": kl_weight,
-            "train_elbo_per_token": float(elbo_sum) / train_tokens,
-            "skipped_steps": int(bad_steps),
+            "train_elbo_per_token": float(self.elbo_sum) / self.train_tokens,
+            "skipped_steps": int(self.bad_steps),
+            "rollbacks": pos.rollbacks,
         }
-        if record["skipped_steps"] > MAX_BAD_STEP_SHARE * n_steps:
+        if record["skipped_steps"] > MAX_BAD_STEP_SHARE * n_steps * self.ranks.world:
+            self._roll_back(record["skipped_steps"], n_steps * self.ranks.world)
+            return
+        if self.val is not None:
+            self._validate(record)
+        record["seconds"] = self.epoch_seconds + time.perf_counter() - started
+        self.history.append(record)
+        if self.callback is not None and self.ranks.is_main:
+            self.callback(record)
+        pos.epoch, pos.step = pos.epoch + 1, 0
+        pos.finished = pos.epoch > config.epochs or pos.stale >= config.patience
+        self.last_good = self._snapshot()
+        if self.checkpoint is not None:
+            self._save()
+        flag = self.ranks.sum(torch.tensor(float(self.interrupted), device=self.device))
+        if float(flag) > 0 and not pos.finished:
+            self._stop_interrupted(saved=True)
+
+    def _step(self, batch: SparseBatch, kl_weight: float) -> None:
+        """One Adam step. A NaN/Inf loss or gradient zeroes the step's gradient (counted in
+        ``skipped_steps``) without a host sync: the check stays on the device."""
+        terms = self.train_module(batch)
+        loss = -terms.elbo(kl_weight).sum() / batch.lengths.sum().clamp_min(1.0)
+        self.optimiser.zero_grad(set_to_none=False)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.config.grad_clip, foreach=True)
+        finite = torch.isfinite(loss) & torch.isfinite(grad_norm)
+        for p in self.params:
+            torch.nan_to_num_(p.grad, nan=0.0, posinf=0.0, neginf=0.0).mul_(finite)
+        self.optimiser.step()
+        self.bad_steps += (~finite).long()
+        self.elbo_sum += torch.where(finite, terms.elbo().sum().detach(), 0.0)
+
+    def _validate(self, record: dict[str, Any]) -> None:
+        """Held-out ELBO and completion perplexity (computed on rank 0, shared with all ranks); keep
+        the best state and count epochs without improvement once the KL warm-up is over."""
+        assert self.val is not None
+        values = torch.zeros(2, dtype=torch.float64, device=self.device)
+        if self.ranks.is_main:
+            self.module.eval()
+            counts, observed, heldout = self.val
+            values[0] = _elbo_per_token(self.module, counts, self.device)
+            values[1] = completion_perplexity(GBNWordDistribution(self.module, self.device), observed, heldout)
+        record["val_elbo_per_token"], record["val_perplexity"] = self.ranks.from_main(values).tolist()
+        pos = self.position
+        if pos.epoch >= self.warmup_epochs:
+            if record["val_elbo_per_token"] > pos.best_elbo:
+                pos.best_elbo, pos.stale = record["val_elbo_per_token"], 0
+                self.best_state = copy.deepcopy(self.module.state_dict())
+            else:
+                pos.stale += 1
+
+    # -- numerical faults -----------------------------------------------------------------------
+    def _snapshot(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        return copy.deepcopy(self.module.state_dict()), copy.deepcopy(self.optimiser.state_dict())
+
+    def _roll_back(self, bad: int, n_steps: int) -> None:
+        """Go back to the state before this epoch with half the learning rate, or stop if that was
+        tried ``max_rollbacks`` times already."""
+        pos = self.position
+        cause = f"{bad} of {n_steps} steps in epoch {pos.epoch} gave a NaN/Inf loss or gradient"
+        if pos.rollbacks >= self.config.max_rollbacks:
             raise TrainingDiverged(
-                f"training diverged: {record['skipped_steps']} of {n_steps} steps in epoch {epoch} gave NaN/Inf; "
-                "lower --lr or check the input counts"
+                f"training diverged: {cause}, after {pos.rollbacks} roll-backs with a halved learning rate "
+                f"(now {self.config.lr * pos.lr_scale:g}); lower --lr or check the input for extreme counts"
             )
-        if val_counts is not None:
-            module.eval()
-            record["val_elbo_per_token"] = _elbo_per_token(module, val_counts, device)
-            record["val_perplexity"] = completion_perplexity(scorer, val_observed, val_heldout)
-            if epoch >= warmup_epochs:
-                if record["val_elbo_per_token"] > best_elbo:
-                    best_elbo, stale = record["val_elbo_per_token"], 0
-                    best_state = copy.deepcopy(module.state_dict())
-                else:
-                    stale += 1
-        record["seconds"] = time.perf_counter() - started
-        history.append(record)
-        if callback is not None:
-            callback(record)
-        if stale >= config.patience:
-            break
-    if best_state is not None:
-        module.load_state_dict(best_state)
-    optimiser.zero_grad(set_to_none=True)
-    module.eval()
-    return history
+        module_state, optimiser_state = self.last_good
+        self.module.load_state_dict(module_state)
+        self.optimiser.load_state_dict(optimiser_state)
+        pos.rollbacks += 1
+        pos.lr_scale *= 0.5
+        for group, base in zip(self.optimiser.param_groups, self.base_lrs):
+            group["lr"] = base * pos.lr_scale
+        pos.step = 0
+        log.warning("%s; rolled back to the start of the epoch with learning rate x%g", cause, pos.lr_scale)
+
+    # -- checkpoints and Ctrl-C -----------------------------------------------------------------
+    def _fingerprint(self) -> dict[str, Any]:
+        assert self.checkpoint is not None
+        return {**self.checkpoint.fingerprint, "processes": self.ranks.world}
+
+    def _rank_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"torch_rng": torch.get_rng_state(), "elbo_sum": float(self.elbo_sum),
+                                 "bad_steps": int(self.bad_steps)}
+        if self.device.type == "cuda":
+            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def _save(self) -> None:
+        """Write everything needed to continue exactly from here (rank 0 writes; all ranks take part)."""
+        assert self.checkpoint is not None
+        rank_states = self.ranks.gather_objects(self._rank_state())
+        if not self.ranks.is_main:
+            return
+        state = {"position": dataclasses.asdict(self.position), "history": self.history,
+                 "numpy_rng": self.rng.bit_generator.state}
+        save_checkpoint(self.checkpoint.path, {
+            "fingerprint": self._fingerprint(),
+            "module": self.module.state_dict(),
+            "optimiser": self.optimiser.state_dict(),
+            "best_state": self.best_state,
+            "epoch_order": torch.from_numpy(self.epoch_order),
+            "ranks": rank_states,
+            "state": json.dumps(state),
+            "epoch_seconds": self.epoch_seconds,
+        })
+
+    def _restore(self, payload: dict[str, Any]) -> None:
+        self.module.load_state_dict(payload["module"])
+        self.optimiser.load_state_dict(payload["optimiser"])
+        self.best_state = payload["best_state"]
+        state = json.loads(payload["state"])
+        self.position = Position(**state["position"])
+        self.history = state["history"]
+        self.rng.bit_generator.state = state["numpy_rng"]
+        self.epoch_order = payload["epoch_order"].numpy()
+        self.epoch_seconds = payload["epoch_seconds"]
+        mine = payload["ranks"][self.ranks.rank]
+        torch.set_rng_state(mine["torch_rng"])
+        if self.device.type == "cuda" and "cuda_rng" in mine:
+            torch.cuda.set_rng_state(mine["cuda_rng"], self.device)
+        self.elbo_sum.fill_(mine["elbo_sum"])
+        self.bad_steps.fill_(mine["bad_steps"])
+
+    @contextlib.contextmanager
+    def _ctrl_c_sets_flag(self) -> Iterator[None]:
+        """With checkpoints on, the first Ctrl-C asks the loop to checkpoint and stop; a second one
+        interrupts at once."""
+        if self.checkpoint is None or threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def on_sigint(signum: int, frame: object) -> None:
+            self.interrupted = True
+            signal.signal(signal.SIGINT, previous)
+
+        previous = signal.signal(signal.SIGINT, on_sigint)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _stop_interrupted(self, saved: bool = False) -> None:
+        assert self.checkpoint is not None
+        if not saved:
+            self._save()
+        pos = self.position
+        raise TrainingInterrupted(f"stopped in epoch {pos.epoch} after step {pos.step}; checkpoint written to "
+                                  f"{self.checkpoint.path}; continue with the same command and --resume")

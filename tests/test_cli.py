@@ -28,7 +28,7 @@ def test_fit_writes_a_complete_run_folder(small_text, tmp_path):
     result = runner.invoke(app, ["fit", str(small_text), "--layers", "2", "--topics", "8,4", "--out", str(out), *TINY])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == [
-        "config.json", "metrics.json", "model.safetensors", "topics.json", "topics.md"]
+        "checkpoint.pt", "config.json", "metrics.json", "model.safetensors", "topics.json", "topics.md"]
     topics = json.loads((out / "topics.json").read_text())
     assert topics["n_layers"] == 2 and len(topics["topics"]) == 12
     assert {e["parent"].split("-")[0] for e in topics["edges"]} == {"L2"}

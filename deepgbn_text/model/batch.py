@@ -1,11 +1,15 @@
 """Sparse minibatches: rows of a CSR count matrix as torch tensors, never densified."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 import torch
+
+CHUNK_DOCS = 32768
+"""Documents gathered and copied to the device at once while training (a few tens of MB of counts)."""
 
 
 @dataclass
@@ -44,8 +48,44 @@ class SparseBatch:
         moved = [t.to(device, non_blocking=True) for t in host]
         return cls(*moved, n_words=counts.shape[1])
 
+    def row_slice(self, start: int, stop: int, entry_start: int, entry_stop: int) -> SparseBatch:
+        """Documents ``start:stop`` as views. The entry bounds come from the host's copy of the CSR
+        ``indptr``, so slicing a batch that already lives on a GPU never waits for it."""
+        return SparseBatch(
+            self.offsets[start:stop] - entry_start,
+            self.cols[entry_start:entry_stop],
+            self.values[entry_start:entry_stop],
+            self.rows[entry_start:entry_stop] - start,
+            self.lengths[start:stop],
+            self.n_words,
+        )
+
     def to_dense(self) -> torch.Tensor:
         """A dense (n_docs x n_words) copy, for tests and small evaluation batches only."""
         dense = torch.zeros(self.n_docs, self.n_words, dtype=self.values.dtype, device=self.values.device)
         dense[self.rows, self.cols] = self.values
         return dense
+
+
+def iter_batches(
+    counts: sp.csr_matrix,
+    rows: np.ndarray,
+    batch_size: int,
+    device: torch.device,
+    first_step: int = 0,
+    chunk_docs: int = CHUNK_DOCS,
+) -> Iterator[tuple[int, SparseBatch]]:
+    """Yield ``(step, batch)`` over the documents ``counts[rows]`` in order, ``batch_size`` at a time,
+    from step ``first_step`` on. Rows are gathered and copied to the device a chunk of many batches
+    at a time (one scipy gather and one transfer per chunk), and batches are views into the chunk."""
+    steps_per_chunk = max(1, chunk_docs // batch_size)
+    docs_per_chunk = steps_per_chunk * batch_size
+    for chunk_start in range(first_step // steps_per_chunk * docs_per_chunk, len(rows), docs_per_chunk):
+        block = counts[rows[chunk_start : chunk_start + docs_per_chunk]]
+        on_device = SparseBatch.from_csr(block, device)
+        indptr = block.indptr
+        for start in range(0, block.shape[0], batch_size):
+            step = (chunk_start + start) // batch_size
+            if step >= first_step:
+                stop = min(start + batch_size, block.shape[0])
+                yield step, on_device.row_slice(start, stop, int(indptr[start]), int(indptr[stop]))
