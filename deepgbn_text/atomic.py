@@ -70,7 +70,7 @@ def read_json_object(path: str | os.PathLike[str]) -> dict[str, Any]:
         data = json.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UserInputError(f"{p}: file not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise UserInputError(f"{p}: not valid JSON ({exc})") from None
     if not isinstance(data, dict):
         raise UserInputError(f"{p}: expected a JSON object")

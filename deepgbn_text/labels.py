@@ -6,6 +6,7 @@ from pathlib import Path
 
 from .atomic import read_json_object
 from .errors import UserInputError
+from .schema_check import is_unicode
 from .tree import Tree
 
 
@@ -13,7 +14,7 @@ def read_labels(path: str | os.PathLike[str]) -> dict[str, str]:
     """Read a labels file: one JSON object mapping topic ids to non-empty names."""
     p = Path(path)
     data = read_json_object(p)
-    if not all(isinstance(v, str) and v.strip() for v in data.values()):
+    if not all(isinstance(v, str) and v.strip() and is_unicode(v) for v in data.values()):
         raise UserInputError(f'{p}: expected a JSON object of topic ids to names, such as {{"L3-0": "religion"}}')
     return {str(k): " ".join(v.split()) for k, v in data.items()}
 

@@ -147,17 +147,37 @@ class Tree:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Tree:
+        """The tree of :meth:`to_dict` output (topics.schema.json); ValueError saying what is wrong otherwise."""
+        from .export.json_format import schema
+        from .schema_check import validate
+
         if data.get("schema_version") != SCHEMA_VERSION:
             raise ValueError(f"topics schema version {data.get('schema_version')!r} is not {SCHEMA_VERSION}")
+        validate(data, schema())
         nodes = [
             TopicNode(t["layer"], t["index"], [(w["word"], w["weight"]) for w in t["words"]], t["prevalence"])
             for t in data["topics"]
         ]
         for node, t in zip(nodes, data["topics"]):  # a label that is not the top words is a custom one
-            if t.get("label") and t["label"] != node.default_label:
+            if t["label"] and t["label"] != node.default_label:
                 node.name = t["label"]
         edges = [TopicEdge(e["parent"], e["child"], e["weight"]) for e in data["edges"]]
-        return cls(data["n_layers"], nodes, edges, dict(data.get("meta", {})))
+        tree = cls(data["n_layers"], nodes, edges, dict(data["meta"]))
+        tree._check_links([t["id"] for t in data["topics"]])
+        return tree
+
+    def _check_links(self, ids: list[str]) -> None:
+        """Ids match layer and index, are unique and within n_layers; edges join known topics of adjacent layers."""
+        for node, given in zip(self.nodes, ids):
+            if given != node.id or node.layer > self.n_layers:
+                raise ValueError(f"topic {given!r} has layer {node.layer} and index {node.index} "
+                                 f"(of {self.n_layers} layers)")
+        by_id = self._by_id()
+        if len(by_id) != len(self.nodes):
+            raise ValueError("a topic id appears twice")
+        for e in self.edges:
+            if e.parent not in by_id or e.child not in by_id or by_id[e.parent].layer != by_id[e.child].layer + 1:
+                raise ValueError(f"edge {e.parent} -> {e.child} does not join a topic to one in the layer below")
 
     def to_markdown(self, top_n: int = 10) -> str:
         """An indented outline from the top layer down: label, prevalence, top words."""

@@ -254,3 +254,27 @@ def test_corpus_with_hostile_vocabulary_fits_and_exports(tmp_path):
     tree = model.tree(top_n=6)
     export_tree(tree, "html", tmp_path / "t.html")
     assert "<script>alert" not in (tmp_path / "t.html").read_text()
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_every_formula_start_is_neutralised_in_csv_tables(tmp_path, start):
+    word = f"{start}HYPERLINK(\"http://x\")"
+    tree = Tree(1, [TopicNode(1, 0, [(word, 0.6), ("plain", 0.4)], 1.0, name=word)], [], {"topics": [1]})
+    write_doc_topics(tmp_path / "d.csv", [word], [np.array([[1.0]])], tree)
+    export_tree(tree, "csv", tmp_path / "t.csv")
+    with open(tmp_path / "t.csv", newline="", encoding="utf-8") as fh:
+        [row] = list(csv.DictReader(fh))
+    with open(tmp_path / "d.csv", newline="", encoding="utf-8") as fh:
+        [doc] = list(csv.DictReader(fh))
+    assert row["label"] == row["words"].split("; ")[0] == doc["id"] == doc["path_labels"] == "'" + word
+
+
+@pytest.mark.parametrize("fmt", ["graphml", "svg"])
+def test_xml_formats_stay_well_formed_with_control_characters(tmp_path, fmt):
+    import xml.etree.ElementTree as ET
+
+    words = [("nul\x00word", 0.5), ("esc\x1b[31m", 0.3), ("<tag>&amp;", 0.2)]
+    export_tree(Tree(1, [TopicNode(1, 0, words, 1.0)], [], {"topics": [1]}), fmt, tmp_path / f"t.{fmt}")
+    root = ET.parse(tmp_path / f"t.{fmt}").getroot()  # svg draws the words as glyph paths, graphml keeps the text
+    if fmt == "graphml":
+        assert "nul\ufffdword; esc\ufffd[31m; <tag>&amp;" in ET.tostring(root, encoding="unicode", method="text")

@@ -112,7 +112,7 @@ def test_save_load_round_trip_gives_identical_transform(fitted, small_corpus, tm
 def test_load_rejects_a_pickle_and_a_tampered_file(fitted, tmp_path):
     folder = fitted.save(tmp_path / "model")
     (folder / "model.safetensors").write_bytes(b"\x80\x04K\x01." + b"garbage" * 10)
-    with pytest.raises(UserInputError, match="cannot read the model weights"):
+    with pytest.raises(UserInputError, match="model.safetensors: SHA-256 differs"):
         GeneralizedGBN.load(folder, device="cpu")
     (folder / "config.json").write_text("{not json")
     with pytest.raises(UserInputError, match="not valid JSON"):

@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ET
 
 from ..atomic import atomic_path
 from ..tree import Tree
+from .common import word_list, xml_text
 
 NS = "http://graphml.graphdrawing.org/xmlns"
 NODE_KEYS = [("label", "string"), ("layer", "int"), ("index", "int"), ("prevalence", "double"), ("words", "string")]
@@ -13,7 +14,8 @@ EDGE_KEYS = [("weight", "double")]
 
 
 def write_graphml(tree: Tree, path: str | os.PathLike[str]) -> None:
-    """Written with xml.etree, so every word is escaped as XML text. Words are "; "-separated."""
+    """Written with xml.etree, so every word is escaped as XML text (characters XML cannot hold become U+FFFD).
+    Words are "; "-separated."""
     root = ET.Element("graphml", xmlns=NS)
     for name, kind in NODE_KEYS:
         ET.SubElement(root, "key", {"id": name, "for": "node", "attr.name": name, "attr.type": kind})
@@ -23,9 +25,9 @@ def write_graphml(tree: Tree, path: str | os.PathLike[str]) -> None:
     for n in sorted(tree.nodes, key=lambda n: (-n.layer, n.index)):
         element = ET.SubElement(graph, "node", id=n.id)
         values = {"label": n.label, "layer": str(n.layer), "index": str(n.index), "prevalence": repr(float(n.prevalence)),
-                  "words": "; ".join(w for w, _ in n.words)}
+                  "words": word_list(n, sep="; ")}
         for key, value in values.items():
-            ET.SubElement(element, "data", key=key).text = value
+            ET.SubElement(element, "data", key=key).text = xml_text(value)
     for i, e in enumerate(tree.edges):
         element = ET.SubElement(graph, "edge", id=f"e{i}", source=e.parent, target=e.child)
         ET.SubElement(element, "data", key="weight").text = repr(float(e.weight))

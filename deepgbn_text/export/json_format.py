@@ -28,5 +28,6 @@ def read_tree_json(path: str | os.PathLike[str]) -> Tree:
     data = read_json_object(p)
     try:
         return Tree.from_dict(data)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UserInputError(f"{p}: not a topic tree ({type(exc).__name__}: {exc})") from None
+    except ValueError as exc:
+        raise UserInputError(f"{p}: not a topic tree this version can read ({exc}); delete it to rebuild the "
+                             "tree from the model next to it, or fit the model again") from None

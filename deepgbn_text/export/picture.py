@@ -14,6 +14,7 @@ from pathlib import Path
 from ..atomic import atomic_path
 from ..errors import UserInputError
 from ..tree import TopicNode, Tree
+from .common import xml_text
 
 PER_LAYER = 10
 COLORS = ["#60a5fa", "#34d399", "#f59e0b", "#f472b6", "#a78bfa", "#22d3ee"]
@@ -89,7 +90,7 @@ def write_picture(tree: Tree, path: str | os.PathLike[str], fmt: str | None = No
                 fontsize=9, color="#475569", parse_math=False)
         for n in chosen[l]:
             x, y = pos[n.id]
-            text = "\n".join(textwrap.wrap(n.label, 16, max_lines=2, placeholder="…") or [n.id])
+            text = "\n".join(textwrap.wrap(xml_text(n.label), 16, max_lines=2, placeholder="…") or [n.id])
             ax.text(x, y, f"{text}\n{n.id} · {n.prevalence:.1%}", ha="center", va="center", fontsize=7.5,
                     parse_math=False, zorder=2, linespacing=1.25,
                     bbox={"boxstyle": "round,pad=0.35", "facecolor": "white",

@@ -5,6 +5,7 @@ import gzip
 import io
 import os
 import re
+import warnings
 import zlib
 from pathlib import Path
 
@@ -14,6 +15,8 @@ import scipy.sparse as sp
 
 from ..corpus import Corpus, as_count_matrix, load_npz_counts, read_vocab
 from ..errors import UserInputError
+
+INT32_MAX = int(np.iinfo(np.int32).max)
 
 
 def _find_vocab(path: Path, vocab_path: str | os.PathLike[str] | None, candidates: list[Path]) -> Path:
@@ -31,10 +34,20 @@ def _find_vocab(path: Path, vocab_path: str | os.PathLike[str] | None, candidate
     )
 
 
+def _with_vocab(path: Path, counts: sp.csr_matrix, vocab_file: Path, doc_ids: list[str] | None = None) -> Corpus:
+    """The Corpus of ``counts`` and the words of ``vocab_file``; a size mismatch names both files."""
+    vocab = read_vocab(vocab_file)
+    if len(vocab) != counts.shape[1]:
+        raise UserInputError(
+            f"{vocab_file}: {len(vocab)} words but {path} has {counts.shape[1]} columns; "
+            "pass the vocabulary that belongs to this matrix with --vocab"
+        )
+    return Corpus(counts, vocab, doc_ids or [])
+
+
 def load_npz(path: Path, vocab_path: str | os.PathLike[str] | None = None) -> Corpus:
     counts = load_npz_counts(path)
-    vocab = read_vocab(_find_vocab(path, vocab_path, [path.parent / "vocab.txt"]))
-    return Corpus(counts, vocab)
+    return _with_vocab(path, counts, _find_vocab(path, vocab_path, [path.parent / "vocab.txt"]))
 
 
 def load_mtx(path: Path, vocab_path: str | os.PathLike[str] | None = None) -> Corpus:
@@ -42,9 +55,12 @@ def load_mtx(path: Path, vocab_path: str | os.PathLike[str] | None = None) -> Co
         matrix = scipy.io.mmread(str(path))
     except (ValueError, OSError, EOFError, IndexError, zlib.error) as exc:
         raise UserInputError(f"{path}: not a valid Matrix Market file ({exc})") from None
+    except MemoryError as exc:
+        raise UserInputError(
+            f"{path}: the matrix does not fit in memory ({exc}); check the sizes in its header"
+        ) from None
     counts = as_count_matrix(matrix, source=str(path))
-    vocab = read_vocab(_find_vocab(path, vocab_path, [path.parent / "vocab.txt"]))
-    return Corpus(counts, vocab)
+    return _with_vocab(path, counts, _find_vocab(path, vocab_path, [path.parent / "vocab.txt"]))
 
 
 def _uci_vocab_candidates(path: Path) -> list[Path]:
@@ -54,21 +70,6 @@ def _uci_vocab_candidates(path: Path) -> list[Path]:
         cands += [path.parent / f"vocab.{m.group(1)}.txt", path.parent / f"vocab.{m.group(1)}.txt.gz"]
     cands.append(path.parent / "vocab.txt")
     return cands
-
-
-def _read_vocab_any(path: Path) -> list[str]:
-    if path.name.endswith(".gz"):
-        try:
-            text = gzip.decompress(path.read_bytes()).decode("utf-8")
-        except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
-            raise UserInputError(f"{path}: cannot read the vocabulary ({exc})") from None
-        words = [line.split("\t")[0].strip() for line in text.splitlines()]
-        while words and not words[-1]:
-            words.pop()
-        if not words:
-            raise UserInputError(f"{path}: vocabulary file is empty")
-        return words
-    return read_vocab(path)
 
 
 def load_uci(path: Path, vocab_path: str | os.PathLike[str] | None = None) -> Corpus:
@@ -90,8 +91,14 @@ def load_uci(path: Path, vocab_path: str | os.PathLike[str] | None = None) -> Co
                 f"{path}: not a UCI docword file (expected 3 header lines D, W, NNZ; got {line[:40]!r})"
             ) from None
     n_docs, n_words, nnz = header
+    if not all(0 <= value <= INT32_MAX for value in header):
+        raise UserInputError(
+            f"{path}: header values D, W, NNZ must be between 0 and {INT32_MAX} (got {n_docs}, {n_words}, {nnz})"
+        )
     try:
-        triples = np.loadtxt(stream, dtype=np.float64, ndmin=2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data": checked against NNZ below
+            triples = np.loadtxt(stream, dtype=np.float64, ndmin=2)
     except ValueError as exc:
         raise UserInputError(f"{path}: invalid 'doc word count' line ({exc})") from None
     if triples.size == 0:
@@ -108,5 +115,5 @@ def load_uci(path: Path, vocab_path: str | os.PathLike[str] | None = None) -> Co
         raise UserInputError(f"{path}: counts must be non-negative (found {counts.min():g})")
     matrix = sp.coo_matrix((counts, (docs.astype(np.int64) - 1, words.astype(np.int64) - 1)), shape=(n_docs, n_words))
     matrix = as_count_matrix(matrix.tocsr(), source=str(path))
-    vocab = _read_vocab_any(_find_vocab(path, vocab_path, _uci_vocab_candidates(path)))
-    return Corpus(matrix, vocab, [str(i) for i in range(1, n_docs + 1)])
+    vocab_file = _find_vocab(path, vocab_path, _uci_vocab_candidates(path))
+    return _with_vocab(path, matrix, vocab_file, [str(i) for i in range(1, n_docs + 1)])

@@ -1,7 +1,7 @@
 """Read raw documents as ``(doc_id, text)`` pairs from txt, a folder of .txt files, CSV or JSONL.
 
 Files are streamed (one line or one record at a time); ``.gz`` files are recognised by their magic
-bytes. Invalid UTF-8 is replaced (U+FFFD) with a single warning per file.
+bytes. Invalid UTF-8 is replaced (U+FFFD) with a single warning per file, naming the first bad line.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from ..corpus import is_corpus_folder
 from ..errors import UserInputError
 
 logger = logging.getLogger("deepgbn_text")
@@ -25,6 +26,8 @@ MATRIX_FORMATS = ("npz", "uci", "mtx", "corpus")
 ALL_FORMATS = TEXT_FORMATS + MATRIX_FORMATS
 
 GZIP_MAGIC = b"\x1f\x8b"
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 SNIFF_BYTES = 8192
 UCI_DOCWORD = re.compile(r"^docword\..*\.txt(\.gz)?$", re.IGNORECASE)
 _CSV_FIELD_LIMIT = 2**31 - 1
@@ -57,18 +60,23 @@ def _open_binary(path: Path) -> IO[bytes]:
 
 
 class _Reader:
-    """A binary file (maybe gzipped) with the first block checked for NUL bytes and decode warnings."""
+    """A binary file (maybe gzipped) with the first block checked for NUL bytes and decode warnings.
 
-    def __init__(self, path: Path) -> None:
+    Readers that share one ``warned`` list (the files of a folder) log one invalid UTF-8 warning in all.
+    """
+
+    def __init__(self, path: Path, warned: list[Path] | None = None) -> None:
         self.path = path
         self.stream = _open_binary(path)
-        self._warned = False
+        self._warned = warned if warned is not None else []
         head = self._guard(lambda: self.stream.read(SNIFF_BYTES))
         self._guard(lambda: self.stream.seek(0))
+        if head.startswith(UTF16_BOMS):
+            self.close()
+            raise UserInputError(f"{path}: is UTF-16 text; re-encode it as UTF-8 (e.g. iconv -f UTF-16 -t UTF-8)")
         if b"\x00" in head:
             self.close()
             raise UserInputError(f"{path}: looks like a binary file (NUL bytes), expected UTF-8 text")
-        self.head = head
 
     def _guard(self, fn):  # type: ignore[no-untyped-def]
         try:
@@ -89,29 +97,41 @@ class _Reader:
     def read_all(self) -> bytes:
         return self._guard(self.stream.read)
 
-    def decode(self, data: bytes) -> str:
+    def decode(self, data: bytes, first_line: int = 1) -> str:
+        """UTF-8 text of ``data`` (which starts on line ``first_line``); bad bytes become U+FFFD."""
         try:
             return data.decode("utf-8")
-        except UnicodeDecodeError:
-            if not self._warned:
-                self._warned = True
-                logger.warning("%s: invalid UTF-8 bytes were replaced by U+FFFD", self.path)
+        except UnicodeDecodeError as exc:
+            self._warn(first_line + data.count(b"\n", 0, exc.start), "invalid UTF-8 bytes")
             return data.decode("utf-8", errors="replace")
+
+    def without_surrogates(self, text: str, line: int) -> str:
+        """``text`` with lone surrogates (JSON escapes such as \\ud800, not Unicode) replaced by U+FFFD."""
+        if not LONE_SURROGATE.search(text):
+            return text
+        self._warn(line, "lone surrogate escapes (not Unicode)")
+        return LONE_SURROGATE.sub("\ufffd", text)
+
+    def _warn(self, line: int, what: str) -> None:
+        """Log the first bad line only (once for all readers sharing ``warned``); later ones are replaced silently."""
+        if not self._warned:
+            self._warned.append(self.path)
+            logger.warning("%s: line %d: %s were replaced by U+FFFD (later ones too, without more warnings); "
+                           "fix the file (UTF-8 text, valid escapes) to keep those characters", self.path, line, what)
 
     def text_lines(self, keep_ends: bool = False) -> Iterator[str]:
         """Decoded lines; the line ending is stripped unless ``keep_ends``; a UTF-8 BOM is dropped."""
-        first = True
-        for raw in self.lines():
-            if first:
-                first = False
-                if raw.startswith(b"\xef\xbb\xbf"):
-                    raw = raw[3:]
+        for lineno, raw in enumerate(self.lines(), start=1):
+            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+                if not raw:  # a file holding only a BOM is empty
+                    return
             if not keep_ends:
                 if raw.endswith(b"\n"):
                     raw = raw[:-1]
                 if raw.endswith(b"\r"):
                     raw = raw[:-1]
-            yield self.decode(raw)
+            yield self.decode(raw, lineno)
 
     def close(self) -> None:
         try:
@@ -144,7 +164,7 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     if not p.exists():
         raise UserInputError(f"{p}: file not found")
     if p.is_dir():
-        return "corpus" if (p / "counts.npz").is_file() else "dir"
+        return "corpus" if is_corpus_folder(p) else "dir"
     base = _strip_gz(p.name)
     if UCI_DOCWORD.match(p.name):
         return "uci"
@@ -221,8 +241,9 @@ def _read_dir(folder: Path) -> Iterator[tuple[str, str]]:
 
 
 def _iter_dir(folder: Path, files: list[Path]) -> Iterator[tuple[str, str]]:
+    warned: list[Path] = []
     for f in files:
-        with _Reader(f) as reader:
+        with _Reader(f, warned) as reader:
             data = reader.read_all()
             if data.startswith(b"\xef\xbb\xbf"):
                 data = data[3:]
@@ -272,6 +293,8 @@ def _read_jsonl(path: Path, field: str) -> Iterator[tuple[str, str]]:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise UserInputError(f"{path}: invalid JSON at line {lineno} ({exc.msg})") from None
+            except RecursionError:
+                raise UserInputError(f"{path}: line {lineno} is nested too deeply to be a document") from None
             if not isinstance(record, dict):
                 raise UserInputError(f"{path}: line {lineno} is not a JSON object")
             if field not in record:
@@ -286,4 +309,5 @@ def _read_jsonl(path: Path, field: str) -> Iterator[tuple[str, str]]:
                 raise UserInputError(f"{path}: line {lineno}: field {field!r} is not a string")
             n += 1
             doc_id = record.get("id") if field != "id" else None
-            yield (str(doc_id) if doc_id is not None and doc_id != "" else str(n)), text
+            doc_id = str(doc_id) if doc_id is not None and doc_id != "" else str(n)
+            yield reader.without_surrogates(doc_id, lineno), reader.without_surrogates(text, lineno)

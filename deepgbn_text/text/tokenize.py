@@ -1,20 +1,25 @@
 """Tokenise text with spaCy's blank English tokenizer (offline) and filter tokens.
 
 A token is kept, lower-cased (and optionally lemmatised with spaCy's lookup tables), unless it is
-white space, punctuation, number-like, a URL or e-mail address, contains a digit, has no letter, is
-a stop word, or is shorter than ``min_token_len``. The decision depends only on the token's text, so
-it is cached per spaCy orth id. Long texts are cut at white space into chunks of at most
-``CHUNK_CHARS`` characters before the tokenizer.
+white space, punctuation, number-like, a URL or e-mail address, contains a digit or a control
+character, has no letter, is a stop word, is shorter than ``min_token_len`` or longer than
+``MAX_TOKEN_CHARS`` (no word is; such tokens are encoded data, markup or a text without spaces).
+The decision depends only on the token's text, so it is cached per spaCy orth id. Long texts are cut
+at white space into chunks of at most ``CHUNK_CHARS`` characters before the tokenizer, so a line of
+any length is tokenised piece by piece. Lone surrogates (not Unicode) become U+FFFD first.
 """
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..errors import UserInputError
 from .options import TextOptions
+from .readers import LONE_SURROGATE
 
 CHUNK_CHARS = 100_000
+MAX_TOKEN_CHARS = 50
 PHRASE_DELIMITER = "_"
 
 
@@ -35,6 +40,11 @@ def split_long_text(text: str, limit: int = CHUNK_CHARS) -> Iterator[str]:
             cut = end  # one "word" longer than the limit: cut it
         yield text[pos:cut]
         pos = cut
+
+
+def _has_control(word: str) -> bool:
+    """Whether ``word`` holds a control character (Unicode category Cc, such as NUL or ESC)."""
+    return any(unicodedata.category(c) == "Cc" for c in word)
 
 
 def read_stopwords(path: str | Path) -> set[str]:
@@ -76,7 +86,7 @@ class Tokenizer:
         if lex.is_space or lex.is_punct or lex.like_num or lex.like_url or lex.like_email:
             return None
         word = lex.lower_
-        if any(c.isdigit() for c in word) or not any(c.isalpha() for c in word):
+        if any(c.isdigit() for c in word) or not any(c.isalpha() for c in word) or _has_control(word):
             return None
         if word in self.stop_words:
             return None
@@ -85,7 +95,7 @@ class Tokenizer:
             word = lemma.lower() if isinstance(lemma, str) and lemma else word
             if word in self.stop_words:
                 return None
-        if len(word) < self.options.min_token_len:
+        if not self.options.min_token_len <= len(word) <= MAX_TOKEN_CHARS:
             return None
         return word
 
@@ -113,6 +123,7 @@ class Tokenizer:
             for i, text in enumerate(texts):
                 if not isinstance(text, str):
                     raise TypeError(f"document {i}: expected str, got {type(text).__name__}")
+                text = LONE_SURROGATE.sub("\ufffd", text)  # spaCy cannot hash them
                 for piece in split_long_text(text):
                     yield piece, i
 
