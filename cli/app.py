@@ -10,7 +10,6 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -55,7 +54,9 @@ def user_errors() -> Iterator[None]:
 
 
 def _setup_logging() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(message)s", handlers=[RichHandler(console=stderr, show_path=False)])
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
 
 
 def _progress() -> Progress:
@@ -98,7 +99,7 @@ def _parse_topics(topics: Optional[str]) -> Optional[list[int]]:
 @app.command()
 def prepare(
     input: InputArg,
-    out: Annotated[Path, typer.Option("--out", help="Folder to write counts.npz, vocab.txt and meta.json into.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder to write counts/ (indptr, indices, data .npy), vocab.txt, doc_ids.txt and meta.json into.")],
     format: FormatOpt = None,
     text_column: TextColumnOpt = None,
     vocab: VocabOpt = None,
@@ -111,13 +112,19 @@ def prepare(
     phrases: PhrasesOpt = False,
     n_process: ProcOpt = 1,
 ) -> None:
-    """Tokenise and vectorise INPUT once; write a corpus folder that `fit` reads directly."""
+    """Tokenise and vectorise INPUT once (streaming: the counts never sit in memory as a whole); write a
+    corpus folder of memory-mapped count arrays that `fit` reads directly."""
+    from deepgbn_text.text import prepare_corpus
+
     _setup_logging()
     with user_errors():
         options = _text_options(min_df, max_df, max_vocab, min_token_len, stopwords, lemmatize, phrases, n_process)
-        corpus = _load_input(input, format, text_column, vocab, options)
-        corpus.save(out)
-    stdout.print(f"wrote {out}: {corpus.n_docs} documents, {corpus.n_words} words, {corpus.n_tokens} tokens",
+        with _progress() as progress:
+            task = progress.add_task("reading", total=None, status="")
+            info = prepare_corpus(input, out, fmt=format, text_column=text_column,
+                                  vocab_path=str(vocab) if vocab else None, options=options,
+                                  progress=lambda n: progress.update(task, completed=n, status=f"{n} docs"))
+    stdout.print(f"wrote {out}: {info.n_docs} documents, {info.n_words} words, {info.n_tokens} tokens",
                  highlight=False, soft_wrap=True)
 
 
@@ -129,6 +136,8 @@ def fit(
     link: Annotated[str, typer.Option(help="nonlinear (Generalized GBN) or linear (GBN).")] = "nonlinear",
     encoder: Annotated[str, typer.Option(help="upward-downward (heads read the prior from above) or upward.")] =
         "upward-downward",
+    posterior: Annotated[str, typer.Option(help="Posterior family per layer: weibull or gamma (implicit reparameterisation).")] =
+        "weibull",
     hidden: Annotated[int, typer.Option(help="Encoder and link hidden width.")] = 256,
     epochs: Annotated[int, typer.Option(help="Maximum training epochs.")] = 300,
     batch_size: Annotated[int, typer.Option(help="Documents per minibatch.")] = 64,
@@ -180,7 +189,7 @@ def fit(
         if resume is None and (Path(run_dir) / CHECKPOINT_FILE).is_file() and not (Path(run_dir) / "config.json").is_file():
             raise UserInputError(f"--out {run_dir} holds an interrupted run; continue it with --resume {run_dir} "
                                  "or choose another --out")
-        model = GeneralizedGBN(n_topics=_parse_topics(topics), n_layers=layers, link=link, encoder=encoder, hidden=hidden, epochs=epochs,
+        model = GeneralizedGBN(n_topics=_parse_topics(topics), n_layers=layers, link=link, encoder=encoder, posterior=posterior, hidden=hidden, epochs=epochs,
                                batch_size=batch_size, lr=lr, kl_warmup=kl_warmup, val_fraction=val_fraction,
                                patience=patience, seed=seed, device=device)
         model.validate_params()
@@ -188,6 +197,7 @@ def fit(
             raise UserInputError(f"--min-edge must be in (0, 1], got {min_edge}")
         options = _text_options(min_df, max_df, max_vocab, min_token_len, stopwords, lemmatize, phrases, n_process)
         corpus = _load_input(input, format, text_column, vocab, options)
+        model.check_corpus(corpus)
         if main:
             stderr.print(f"corpus: {corpus.n_docs} documents, {corpus.n_words} words, {corpus.n_tokens} tokens")
         with _progress() as progress:

@@ -1,33 +1,48 @@
 """Corpus: a sparse document-word count matrix with its vocabulary and document ids."""
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
+import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 import scipy.sparse as sp
 
 from .atomic import atomic_dir, read_json_object
+from .csr_files import load_csr, write_csr
 from .errors import UserInputError
 
+COUNTS_DIR = "counts"
+"""Format 2: the counts as memory-mappable indptr/indices/data .npy files (see :mod:`.csr_files`)."""
 COUNTS_FILE = "counts.npz"
+"""Format 1: the counts as one compressed scipy .npz, document ids in meta.json (still read)."""
 VOCAB_FILE = "vocab.txt"
+DOC_IDS_FILE = "doc_ids.txt"
 META_FILE = "meta.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 def as_count_matrix(matrix: object, source: str = "counts") -> sp.csr_matrix:
     """Return ``matrix`` as a CSR int32 count matrix, or raise UserInputError naming ``source``."""
-    if not sp.issparse(matrix):
-        if isinstance(matrix, np.ndarray) and matrix.ndim == 2:
-            matrix = sp.csr_matrix(matrix)
-        else:
-            raise UserInputError(f"{source}: expected a 2-D sparse count matrix, got {type(matrix).__name__}")
-    csr = sp.csr_matrix(matrix)
+    if not (sp.issparse(matrix) or (isinstance(matrix, np.ndarray) and matrix.ndim == 2)):
+        raise UserInputError(f"{source}: expected a 2-D sparse count matrix, got {type(matrix).__name__}")
+    if matrix.dtype.kind not in "biuf":
+        raise UserInputError(f"{source}: counts must be real numbers (found dtype {matrix.dtype})")
+    try:
+        if hasattr(matrix, "check_format"):  # CSR/CSC/BSR: indices in range, indptr non-decreasing
+            matrix.check_format(full_check=True)
+        csr = sp.csr_matrix(matrix)
+    except ValueError as exc:
+        raise UserInputError(f"{source}: damaged sparse matrix ({exc}); write it again") from None
+    except MemoryError as exc:
+        raise UserInputError(f"{source}: the matrix does not fit in memory ({exc}); check its shape") from None
     data = csr.data
     if data.size and not np.all(np.isfinite(data)):
         raise UserInputError(f"{source}: counts contain NaN or infinite values")
@@ -54,6 +69,18 @@ class Corpus:
 
     def __post_init__(self) -> None:
         self.counts = as_count_matrix(self.counts)
+        self._check_labels()
+
+    @classmethod
+    def _from_valid(cls, counts: sp.csr_matrix, vocab: list[str], doc_ids: list[str]) -> Corpus:
+        """A Corpus around counts that are already canonical CSR int32 (neither converted nor copied)."""
+        corpus = cls.__new__(cls)
+        corpus.counts, corpus.vocab, corpus.doc_ids = counts, vocab, doc_ids
+        corpus._check_labels()
+        return corpus
+
+    def _check_labels(self) -> None:
+        """Make the vocabulary and document ids lists of str and check them against the matrix shape."""
         self.vocab = [str(w) for w in self.vocab]
         if not self.doc_ids:
             self.doc_ids = [str(i) for i in range(self.counts.shape[0])]
@@ -87,44 +114,97 @@ class Corpus:
     def subset(self, rows: np.ndarray | list[int]) -> Corpus:
         """The documents at ``rows`` (same vocabulary)."""
         rows = np.asarray(rows, dtype=np.int64)
-        return Corpus(self.counts[rows], self.vocab, [self.doc_ids[i] for i in rows])
+        return self._from_valid(self.counts[rows], self.vocab, [self.doc_ids[i] for i in rows])
 
     def nonempty(self) -> Corpus:
-        """The documents with at least one token."""
-        return self.subset(np.flatnonzero(np.diff(self.counts.indptr) > 0))
+        """The documents with at least one token (this corpus itself, not a copy, when none is empty)."""
+        lengths = np.diff(self.counts.indptr)
+        return self if lengths.all() else self.subset(np.flatnonzero(lengths))
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write ``counts.npz``, ``vocab.txt`` and ``meta.json`` into the folder ``path`` atomically."""
+        """Write the corpus folder ``path`` (format 2) atomically: ``counts/``, ``vocab.txt``,
+        ``doc_ids.txt`` and ``meta.json``."""
         with atomic_dir(path) as tmp:
-            sp.save_npz(tmp / COUNTS_FILE, self.counts, compressed=True)
-            (tmp / VOCAB_FILE).write_text("".join(w + "\n" for w in self.vocab), encoding="utf-8")
-            meta = {
-                "format_version": FORMAT_VERSION,
-                "n_docs": self.n_docs,
-                "n_words": self.n_words,
-                "n_tokens": self.n_tokens,
-                "vocab_hash": self.vocab_hash(),
-                "doc_ids": self.doc_ids,
-            }
-            (tmp / META_FILE).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+            n_tokens = write_csr(tmp / COUNTS_DIR, self.counts)
+            with open_doc_ids(tmp) as out:
+                out.writelines(map(doc_id_line, self.doc_ids))
+            write_vocab_and_meta(tmp, self.vocab, self.n_docs, n_tokens)
         return Path(path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Corpus:
-        """Read a folder written by :meth:`save`."""
+    def load(cls, path: str | os.PathLike[str], mmap: bool = True) -> Corpus:
+        """Read a corpus folder written by :meth:`save` or by ``ggbn-topics prepare`` (format 1 or 2).
+
+        Format 2 counts stay read-only memory maps unless ``mmap`` is false; they are checked one block
+        of rows at a time, never copied whole into memory. Format 1 (``counts.npz``) is read into memory.
+        """
         folder = Path(path)
-        for name in (COUNTS_FILE, VOCAB_FILE, META_FILE):
-            if not (folder / name).is_file():
-                raise UserInputError(f"{folder}: not a prepared corpus folder (missing {name}); run 'ggbn-topics prepare'")
+        _require_files(folder, [META_FILE])
         meta = read_json_object(folder / META_FILE)
-        if meta.get("format_version") != FORMAT_VERSION:
+        version = meta.get("format_version")
+        if version == 1:
+            _require_files(folder, [COUNTS_FILE, VOCAB_FILE])
+            return cls(load_npz_counts(folder / COUNTS_FILE), read_vocab(folder / VOCAB_FILE), meta.get("doc_ids") or [])
+        if version != FORMAT_VERSION:
             raise UserInputError(
-                f"{folder}: corpus format version {meta.get('format_version')!r} is not supported "
-                f"(expected {FORMAT_VERSION}); prepare it again"
+                f"{folder}: corpus format version {version!r} is not supported "
+                f"(expected 1 or {FORMAT_VERSION}); prepare it again"
             )
-        counts = load_npz_counts(folder / COUNTS_FILE)
+        _require_files(folder, [COUNTS_DIR, VOCAB_FILE, DOC_IDS_FILE])
         vocab = read_vocab(folder / VOCAB_FILE)
-        return cls(counts, vocab, meta.get("doc_ids") or [])
+        counts = load_csr(folder / COUNTS_DIR, len(vocab), mmap)
+        return cls._from_valid(counts, vocab, read_doc_ids(folder / DOC_IDS_FILE, counts.shape[0]))
+
+
+def is_corpus_folder(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` looks like a prepared corpus folder (format 2's meta.json or format 1's counts.npz)."""
+    folder = Path(path)
+    return folder.is_dir() and ((folder / META_FILE).is_file() or (folder / COUNTS_FILE).is_file())
+
+
+def _require_files(folder: Path, names: Sequence[str]) -> None:
+    for name in names:
+        if not (folder / name).exists():
+            raise UserInputError(f"{folder}: not a prepared corpus folder (missing {name}); run 'ggbn-topics prepare'")
+
+
+def open_doc_ids(folder: Path) -> TextIO:
+    """``doc_ids.txt`` in ``folder``, open for writing one :func:`doc_id_line` per document."""
+    return open(folder / DOC_IDS_FILE, "w", encoding="utf-8", newline="")
+
+
+def doc_id_line(doc_id: str) -> str:
+    """``doc_id`` as a line of ``doc_ids.txt``; an id containing a line break is a UserInputError."""
+    if "\n" in doc_id:
+        raise UserInputError(f"document id {doc_id!r} contains a line break; {DOC_IDS_FILE} stores one id per line")
+    return doc_id + "\n"
+
+
+def read_doc_ids(path: Path, n_docs: int) -> list[str]:
+    """The ``n_docs`` ids of ``doc_ids.txt`` (lines end with "\\n" only; "\\r" belongs to an id)."""
+    try:
+        with open(path, encoding="utf-8", newline="") as lines:
+            ids = lines.read().split("\n")
+    except UnicodeDecodeError:
+        raise UserInputError(f"{path}: not UTF-8 text; prepare the corpus again") from None
+    if ids[-1] == "":
+        ids.pop()
+    if len(ids) != n_docs:
+        raise UserInputError(f"{path}: {len(ids)} ids for {n_docs} documents; prepare the corpus again")
+    return ids
+
+
+def write_vocab_and_meta(folder: Path, vocab: Sequence[str], n_docs: int, n_tokens: int) -> None:
+    """Write ``vocab.txt`` (one word per line, column order) and ``meta.json`` into ``folder``."""
+    (folder / VOCAB_FILE).write_text("".join(w + "\n" for w in vocab), encoding="utf-8")
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "n_docs": n_docs,
+        "n_words": len(vocab),
+        "n_tokens": n_tokens,
+        "vocab_hash": vocab_hash(vocab),
+    }
+    (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
 
 def counts_for_vocab(X: Corpus | sp.spmatrix, vocab: Sequence[str]) -> sp.csr_matrix:
@@ -148,22 +228,38 @@ def load_npz_counts(path: str | os.PathLike[str]) -> sp.csr_matrix:
     """Load a scipy ``.npz`` sparse matrix without unpickling, as validated CSR int32 counts."""
     try:
         matrix = sp.load_npz(path)
-    except (ValueError, OSError, KeyError) as exc:
-        raise UserInputError(f"{path}: not a scipy sparse .npz matrix ({exc})") from None
+    except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise UserInputError(
+            f"{path}: not a scipy sparse .npz matrix ({exc}); write it with scipy.sparse.save_npz"
+        ) from None
     return as_count_matrix(matrix, source=str(path))
 
 
 def read_vocab(path: str | os.PathLike[str]) -> list[str]:
-    """One word per line (a trailing tab-separated column, such as a count, is ignored)."""
+    """One word per line, plain or gzipped (a trailing tab-separated column, such as a count, is ignored).
+
+    Blank lines at the end are ignored; a blank or repeated word elsewhere is a UserInputError naming the line.
+    """
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        raw = Path(path).read_bytes()
+        text = (gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).decode("utf-8")
     except FileNotFoundError:
         raise UserInputError(f"{path}: vocabulary file not found") from None
     except UnicodeDecodeError:
         raise UserInputError(f"{path}: vocabulary file is not UTF-8 text") from None
-    words = [line.split("\t")[0].strip() for line in lines]
+    except (OSError, EOFError, zlib.error) as exc:
+        raise UserInputError(f"{path}: cannot read the vocabulary file ({exc})") from None
+    words = [line.split("\t")[0].strip() for line in text.split("\n")]
     while words and not words[-1]:
         words.pop()
     if not words:
         raise UserInputError(f"{path}: vocabulary file is empty")
+    first_line: dict[str, int] = {}
+    for lineno, word in enumerate(words, start=1):
+        if not word:
+            raise UserInputError(f"{path}: line {lineno} is blank; give one word per line")
+        if word in first_line:
+            raise UserInputError(f"{path}: line {lineno} repeats {word!r} (first on line {first_line[word]}); "
+                                 "each word must appear once")
+        first_line[word] = lineno
     return words

@@ -21,6 +21,7 @@ import scipy.sparse as sp
 import torch
 
 from .checkpoint import load_checkpoint, save_checkpoint
+from .csr_files import row_sums
 from .distributed import Ranks
 from .distributions import POSITIVE_MIN
 from .errors import UserInputError
@@ -153,8 +154,7 @@ class Trainer:
         self.callback, self.checkpoint = callback, checkpoint
         self.ranks = Ranks.current()
         self.train_rows = np.asarray(train_rows, dtype=np.int64)
-        lengths = np.asarray(counts.sum(axis=1)).ravel()
-        self.train_tokens = max(1, int(lengths[self.train_rows].sum()))
+        self.train_tokens = max(1, int(row_sums(counts)[self.train_rows].sum()))
         self.rng = np.random.default_rng(seed)
         split_seed = int(self.rng.integers(2**31))
         self.val: tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix] | None = None

@@ -194,3 +194,17 @@ def test_report_on_a_uniform_model():
     assert len(first["topics"]) == 2 and first["topics"][0]["words"][:2] == ["a", "b"]
     with pytest.raises(UserInputError):
         evaluate_model(UniformTwoLayer(), sp.csr_matrix((2, 6)), REFERENCE)
+
+
+def test_completion_split_holds_out_a_fifth_of_each_document_whatever_the_block_size():
+    from deepgbn_text.evaluate import completion_split
+
+    counts = sp.random(300, 40, density=0.3, format="csr", random_state=1, data_rvs=lambda n: np.arange(1, n + 1) % 7 + 1)
+    counts = counts.astype(np.int32)
+    observed, heldout = completion_split(counts, seed=4)
+    assert ((observed + heldout) != counts).nnz == 0
+    lengths = np.asarray(counts.sum(1)).ravel()
+    assert np.array_equal(np.asarray(heldout.sum(1)).ravel(), np.floor(0.2 * lengths))
+    for block in (1, 50, 10**9):
+        o, h = completion_split(counts, seed=4, block_tokens=block)
+        assert (o != observed).nnz == 0 and (h != heldout).nnz == 0

@@ -6,8 +6,14 @@ from typing import Protocol
 import numpy as np
 import scipy.sparse as sp
 
+from ..csr_files import row_sums
+
 PROBABILITY_FLOOR = 1e-12
 """Smallest word probability used in a log (a model that gives a held-out word zero mass is not infinite)."""
+SPLIT_BLOCK_TOKENS = 1 << 22
+"""Tokens expanded at a time by :func:`completion_split` (a few tens of MB)."""
+MAX_DENSE_ENTRIES = 1 << 24
+"""Largest documents x words block of word probabilities asked of a model at once (64 MB of float32)."""
 
 
 class WordDistributionModel(Protocol):
@@ -19,20 +25,36 @@ class WordDistributionModel(Protocol):
 
 
 def completion_split(
-    counts: sp.csr_matrix, heldout_fraction: float = 0.2, seed: int = 0
+    counts: sp.csr_matrix, heldout_fraction: float = 0.2, seed: int = 0, block_tokens: int = SPLIT_BLOCK_TOKENS
 ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """Shuffle each document's tokens with ``seed``; hold out floor(fraction * length) of them.
 
-    Returns (observed, heldout), two CSR matrices of the same shape that add up to ``counts``.
+    Returns (observed, heldout), two CSR matrices of the same shape that add up to ``counts``. Documents
+    are split a block of about ``block_tokens`` tokens at a time (the result does not depend on it).
     """
     if not 0.0 < heldout_fraction < 1.0:
         raise ValueError(f"heldout_fraction must be in (0, 1), got {heldout_fraction}")
     counts = sp.csr_matrix(counts)
+    rng = np.random.default_rng(seed)
+    token_ends = np.cumsum(row_sums(counts))
+    total = int(token_ends[-1]) if len(token_ends) else 0
+    cuts = np.searchsorted(token_ends, np.arange(block_tokens, total, block_tokens), side="right")
+    edges = np.unique(np.concatenate([[0], cuts, [counts.shape[0]]]))
+    parts = [_split_block(counts[a:b], heldout_fraction, rng) for a, b in zip(edges[:-1], edges[1:])]
+    if not parts:
+        return counts.copy(), counts.copy()
+    return sp.vstack([o for o, _ in parts], format="csr"), sp.vstack([h for _, h in parts], format="csr")
+
+
+def _split_block(
+    counts: sp.csr_matrix, heldout_fraction: float, rng: np.random.Generator
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Split one block of documents: one random key per token drawn from ``rng`` in token order."""
     n_docs, n_words = counts.shape
     rows = np.repeat(np.arange(n_docs), np.diff(counts.indptr))
     token_doc = np.repeat(rows, counts.data)
     token_word = np.repeat(counts.indices, counts.data)
-    keys = np.random.default_rng(seed).random(token_doc.size)
+    keys = rng.random(token_doc.size)
     order = np.lexsort((keys, token_doc))
     token_doc, token_word = token_doc[order], token_word[order]
     lengths = np.bincount(token_doc, minlength=n_docs)
@@ -58,6 +80,7 @@ def completion_perplexity(
     if total_tokens == 0:
         raise ValueError("no held-out tokens: documents are too short for document completion")
     log_lik = 0.0
+    batch_size = max(1, min(batch_size, MAX_DENSE_ENTRIES // max(1, observed.shape[1])))
     for start in range(0, observed.shape[0], batch_size):
         stop = min(start + batch_size, observed.shape[0])
         block = heldout[start:stop].tocoo()

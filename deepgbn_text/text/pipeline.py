@@ -2,7 +2,8 @@
 
 Raw text is streamed: only token ids and per-document CSR pieces are kept while tokenising; the
 vocabulary filter (min_df/max_df/max_vocab) is then a column selection on the sparse matrix. With
-``phrases`` the input is read twice: once to learn gensim bigrams, once to count.
+``phrases`` the input is read twice: once to learn gensim bigrams, once to count. To write a corpus
+folder without holding the counts in memory at all, see :mod:`.streaming`.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from ..corpus import Corpus
+from ..corpus import Corpus, is_corpus_folder
 from ..errors import UserInputError
 from . import matrices
 from .options import TextOptions
@@ -57,12 +58,7 @@ def load_corpus(
     """
     options = options or TextOptions()
     options.validate()
-    p = Path(path)
-    if not p.exists():
-        raise UserInputError(f"{p}: file not found")
-    fmt = (fmt or detect_format(p)).lower()
-    if fmt not in ALL_FORMATS:
-        raise UserInputError(f"--format must be one of {', '.join(ALL_FORMATS)} (got {fmt!r})")
+    p, fmt = resolve_format(path, fmt)
     if fmt == "corpus":
         if not p.is_dir():
             raise UserInputError(f"{p}: --format corpus expects a prepared corpus folder")
@@ -74,6 +70,19 @@ def load_corpus(
         return loader(p, vocab_path)
     assert fmt in TEXT_FORMATS
     return build_corpus_from_stream(lambda: read_documents(p, fmt, text_column), str(p), options, progress)
+
+
+def resolve_format(path: str | os.PathLike[str], fmt: str | None) -> tuple[Path, str]:
+    """``path`` as a Path and its input format (``fmt``, or detected); UserInputError if either is wrong."""
+    p = Path(path)
+    if not p.exists():
+        raise UserInputError(f"{p}: file not found")
+    if fmt is None and is_corpus_folder(p):
+        return p, "corpus"
+    fmt = (fmt or detect_format(p)).lower()
+    if fmt not in ALL_FORMATS:
+        raise UserInputError(f"--format must be one of {', '.join(ALL_FORMATS)} (got {fmt!r})")
+    return p, fmt
 
 
 def build_corpus(
@@ -99,7 +108,24 @@ def build_corpus(
 def build_corpus_from_stream(
     make_docs: DocStream, source: str, options: TextOptions, progress: Progress | None = None
 ) -> Corpus:
-    """Tokenise the ``(doc_id, text)`` pairs from ``make_docs()`` (called twice with phrases)."""
+    """Tokenise the ``(doc_id, text)`` pairs from ``make_docs()`` (called twice with phrases) in memory."""
+    builder = CountBuilder()
+    doc_ids: list[str] = []
+    count_documents(make_docs, source, options, builder, doc_ids.append, progress)
+    counts, vocab = select_vocabulary(builder.matrix(), builder.words(), options)
+    return Corpus(counts, vocab, doc_ids)
+
+
+def count_documents(
+    make_docs: DocStream,
+    source: str,
+    options: TextOptions,
+    builder: CountBuilder,
+    on_doc_id: Callable[[str], object],
+    progress: Progress | None = None,
+) -> None:
+    """Count the tokens of every document from ``make_docs()`` into ``builder`` (one row each, in order)
+    and pass each id to ``on_doc_id``; UserInputError naming ``source`` if nothing was counted."""
     tokenizer = get_tokenizer(options)
     done = [0]
     step = max(1, options.batch_size)
@@ -113,14 +139,11 @@ def build_corpus_from_stream(
     if options.phrases:
         phraser = _learn_phrases(tokenizer, make_docs, options, tick)
 
-    doc_ids: list[str] = []
-
     def texts() -> Iterator[str]:
         for doc_id, text in make_docs():
-            doc_ids.append(doc_id)
+            on_doc_id(doc_id)
             yield text
 
-    builder = CountBuilder()
     last = -1
     for i, tokens in tokenizer.stream_chunks(texts()):
         if i != last:
@@ -139,14 +162,11 @@ def build_corpus_from_stream(
 
     if builder.n_docs == 0:
         raise UserInputError(f"{source}: no documents")
-    counts = builder.matrix()
-    if counts.nnz == 0:
+    if builder.nnz == 0:
         raise UserInputError(
             f"{source}: every document is empty after tokenisation (only stop words, numbers, punctuation "
             f"or words shorter than --min-token-len {options.min_token_len}); check the input and --text-column"
         )
-    counts, vocab = select_vocabulary(counts, builder.words(), options)
-    return Corpus(counts, vocab, doc_ids)
 
 
 def _learn_phrases(tokenizer: Tokenizer, make_docs: DocStream, options: TextOptions, tick: Callable[[int], None]):  # type: ignore[no-untyped-def]

@@ -16,14 +16,23 @@ class CountBuilder:
 
     def __init__(self) -> None:
         self.word_ids: dict[str, int] = {}
+        self.forget_documents()
+        self._current: dict[int, int] = {}
+
+    def forget_documents(self) -> None:
+        """Drop the finished documents' counts (the word ids stay)."""
         self.indices = array("i")
         self.data = array("i")
         self.indptr = array("q", [0])
-        self._current: dict[int, int] = {}
 
     @property
     def n_docs(self) -> int:
         return len(self.indptr) - 1
+
+    @property
+    def nnz(self) -> int:
+        """Non-zero entries of the finished documents."""
+        return len(self.indices)
 
     def add_tokens(self, tokens: Iterable[str], grow: bool = True) -> None:
         """Count ``tokens`` into the current (unfinished) document; unknown words are added if ``grow``."""
@@ -48,7 +57,7 @@ class CountBuilder:
 
     def matrix(self) -> sp.csr_matrix:
         """The documents x words counts (columns in order of first appearance)."""
-        shape = (self.n_docs, len(self.word_ids))
+        shape = (len(self.indptr) - 1, len(self.word_ids))
         return sp.csr_matrix(
             (
                 np.frombuffer(self.data, dtype=np.int32).copy(),
@@ -77,15 +86,12 @@ def order_words(words: list[str], df: np.ndarray, columns: np.ndarray | None = N
     return np.array(sorted(columns.tolist(), key=lambda j: (-int(df[j]), words[j])), dtype=np.int64)
 
 
-def select_vocabulary(
-    counts: sp.csr_matrix, words: list[str], options: TextOptions
-) -> tuple[sp.csr_matrix, list[str]]:
-    """Keep the words allowed by min_df/max_df/max_vocab, ordered by decreasing document frequency.
+def vocabulary_columns(df: np.ndarray, words: list[str], n_docs: int, options: TextOptions) -> np.ndarray:
+    """The columns allowed by min_df/max_df/max_vocab given each word's document frequency ``df``,
+    ordered by decreasing document frequency (ties alphabetical).
 
     Raises UserInputError (naming the options) when nothing is left.
     """
-    n_docs = counts.shape[0]
-    df = document_frequency(counts)
     low, high = options.doc_count_bounds(n_docs)
     keep = np.flatnonzero((df >= low) & (df <= high))
     order = order_words(words, df, keep)
@@ -97,6 +103,19 @@ def select_vocabulary(
             f"--min-df {options.min_df} keeps words in at least {low} documents and --max-df {options.max_df} "
             f"in at most {high} (--max-vocab {options.max_vocab}); lower --min-df or raise --max-df"
         )
-    selected = counts[:, order].tocsr()
+    return order
+
+
+def take_columns(counts: sp.csr_matrix, columns: np.ndarray) -> sp.csr_matrix:
+    """The ``columns`` of ``counts``, in that order, as canonical CSR int32."""
+    selected = counts[:, columns].tocsr()
     selected.sort_indices()
-    return selected.astype(np.int32), [words[j] for j in order]
+    return selected.astype(np.int32)
+
+
+def select_vocabulary(
+    counts: sp.csr_matrix, words: list[str], options: TextOptions
+) -> tuple[sp.csr_matrix, list[str]]:
+    """Keep the words allowed by min_df/max_df/max_vocab (see :func:`vocabulary_columns`)."""
+    order = vocabulary_columns(document_frequency(counts), words, counts.shape[0], options)
+    return take_columns(counts, order), [words[j] for j in order]
