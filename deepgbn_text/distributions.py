@@ -2,6 +2,11 @@
 
 Gamma is written Gam(shape alpha, rate beta); Weibull(k, lam) has density
 k/lam (x/lam)^(k-1) exp(-(x/lam)^k) and mean lam * Gamma(1 + 1/k).
+
+The variational posterior of every layer is one of ``POSTERIORS``: a Weibull (the default, WHAI's
+explicit reparameterisation) or a gamma (the family of the model's own conditionals, sampled with
+implicit reparameterisation). Both are given by a shape k and a mean; ``posterior_from_mean``,
+``posterior_rsample`` and ``posterior_kl`` dispatch on the family.
 """
 from __future__ import annotations
 
@@ -19,6 +24,15 @@ UNIFORM_EPS = 1e-6
 """Uniform draws for the inverse-CDF sampler are kept in [UNIFORM_EPS, 1 - UNIFORM_EPS]."""
 THETA_MAX = 1e4
 """Ceiling on a sampled latent; keeps a rare extreme draw (small k) from overflowing the next layer."""
+REFINE_MEAN_MIN = 1e-6
+"""Floor on a posterior mean before test-time refinement takes its log (model/refine.py)."""
+GAMMA_SHAPE_MIN = WEIBULL_SHAPE_MIN
+"""Smallest shape of a gamma posterior (as the Weibull's; a gamma with shape 0.1 already has CV 3.2)."""
+GAMMA_SHAPE_MAX = 70.0
+"""Largest shape of a gamma posterior: Gam(70, .) has the coefficient of variation (0.12) of a Weibull
+with k = WEIBULL_SHAPE_MAX, so neither family may be more peaked than the other."""
+POSTERIORS = ("weibull", "gamma")
+"""Variational families of a layer's posterior (both parameterised by a shape and the mean)."""
 
 
 def clamp_shape(k: torch.Tensor) -> torch.Tensor:
@@ -63,6 +77,74 @@ def kl_weibull_gamma(k: torch.Tensor, lam: torch.Tensor, alpha: torch.Tensor, be
         - alpha * torch.log(beta)
         + torch.lgamma(alpha)
     )
+
+
+def clamp_gamma_shape(k: torch.Tensor) -> torch.Tensor:
+    """Keep a gamma posterior's shape inside [GAMMA_SHAPE_MIN, GAMMA_SHAPE_MAX]."""
+    return k.clamp(GAMMA_SHAPE_MIN, GAMMA_SHAPE_MAX)
+
+
+def gamma_rate_from_mean(alpha: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+    """The rate beta whose Gam(alpha, beta) has the given mean: beta = alpha / mean."""
+    return alpha / positive(mean)
+
+
+def gamma_rsample(alpha: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    """Draw from Gam(alpha, rate beta) with implicit reparameterisation (``torch.distributions.Gamma.rsample``:
+    the gradient of the draw comes from differentiating its CDF), differentiable in alpha and beta."""
+    draw = torch.distributions.Gamma(alpha, positive(beta), validate_args=False).rsample()
+    return draw.clamp(max=THETA_MAX)
+
+
+def kl_gamma_gamma(
+    alpha_q: torch.Tensor, beta_q: torch.Tensor, alpha_p: torch.Tensor, beta_p: torch.Tensor | float
+) -> torch.Tensor:
+    """KL( Gam(alpha_q, beta_q) || Gam(alpha_p, beta_p) ), rates beta, elementwise, in closed form:
+
+    (alpha_q - alpha_p) digamma(alpha_q) - lgamma(alpha_q) + lgamma(alpha_p)
+        + alpha_p (log beta_q - log beta_p) + alpha_q (beta_p - beta_q) / beta_q
+    """
+    beta_p = torch.as_tensor(beta_p, dtype=beta_q.dtype, device=beta_q.device)
+    alpha_q, beta_q, alpha_p = positive(alpha_q), positive(beta_q), positive(alpha_p)
+    return (
+        (alpha_q - alpha_p) * torch.digamma(alpha_q)
+        - torch.lgamma(alpha_q)
+        + torch.lgamma(alpha_p)
+        + alpha_p * (torch.log(beta_q) - torch.log(beta_p))
+        + alpha_q * (beta_p - beta_q) / beta_q
+    )
+
+
+def check_posterior(family: str) -> str:
+    """Return ``family`` when it is one of POSTERIORS, else raise ValueError."""
+    if family not in POSTERIORS:
+        raise ValueError(f"posterior must be one of {POSTERIORS}, got {family!r}")
+    return family
+
+
+def posterior_from_mean(family: str, k: torch.Tensor, mean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A layer's posterior from an unclamped shape and its mean: (k clamped to the family's range, the
+    family's second parameter, mean). That parameter is the Weibull scale lam = mean / Gamma(1 + 1/k)
+    or the gamma rate beta = k / mean."""
+    if family == "weibull":
+        k = clamp_shape(k)
+        return k, weibull_scale_from_mean(k, mean), mean
+    k = clamp_gamma_shape(k)
+    return k, gamma_rate_from_mean(k, mean), mean
+
+
+def posterior_rsample(family: str, k: torch.Tensor, param: torch.Tensor) -> torch.Tensor:
+    """A reparameterised draw from the family's (k, param) of :func:`posterior_from_mean`."""
+    return weibull_rsample(k, param) if family == "weibull" else gamma_rsample(k, param)
+
+
+def posterior_kl(
+    family: str, k: torch.Tensor, param: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor | float
+) -> torch.Tensor:
+    """KL( posterior (k, param) || Gam(alpha, rate beta) ), elementwise, in closed form."""
+    if family == "weibull":
+        return kl_weibull_gamma(k, param, alpha, beta)
+    return kl_gamma_gamma(k, param, alpha, beta)
 
 
 def poisson_log_likelihood(counts: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,6 @@
 """GeneralizedGBN: a scikit-learn-style estimator around the GBN module (fit, transform, topics, save)."""
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import platform
@@ -19,6 +18,8 @@ from .atomic import atomic_dir, read_json_object
 from .corpus import Corpus, counts_for_vocab, vocab_hash
 from .errors import UserInputError
 from .model.batch import SparseBatch
+from .model_config import check_config, check_digest, check_weights, weights_digest
+from .distributions import POSTERIORS
 from .model.gbn import LINKS, GBN
 from .train import EVAL_BATCH_SIZE, CheckpointPlan, GBNWordDistribution, TrainConfig, Trainer, deterministic_on_cpu
 
@@ -57,6 +58,7 @@ class GeneralizedGBN:
         "n_layers": lambda v: isinstance(v, int) and v >= 1,
         "link": lambda v: v in LINKS,
         "encoder": lambda v: v in ENCODERS,
+        "posterior": lambda v: v in POSTERIORS,
         "hidden": lambda v: isinstance(v, int) and v >= 1,
         "epochs": lambda v: isinstance(v, int) and v >= 1,
         "batch_size": lambda v: isinstance(v, int) and v >= 1,
@@ -75,6 +77,7 @@ class GeneralizedGBN:
         n_layers: int = 3,
         link: str = "nonlinear",
         encoder: str = "upward-downward",
+        posterior: str = "weibull",
         hidden: int = 256,
         epochs: int = 300,
         batch_size: int = 64,
@@ -90,6 +93,7 @@ class GeneralizedGBN:
         self.n_layers = n_layers
         self.link = link
         self.encoder = encoder
+        self.posterior = posterior
         self.hidden = hidden
         self.epochs = epochs
         self.batch_size = batch_size
@@ -139,14 +143,7 @@ class GeneralizedGBN:
         topics = self.validate_params()
         corpus = X if isinstance(X, Corpus) else Corpus(X, list(vocab) if vocab is not None else
                                                           [f"w{i}" for i in range(X.shape[1])])
-        rows = np.flatnonzero(np.diff(corpus.counts.indptr) > 0)
-        min_docs = 2 if self.val_fraction == 0 else 10
-        if len(rows) < min_docs:
-            raise UserInputError(f"the corpus has {len(rows)} non-empty documents; at least {min_docs} are needed")
-        if topics[0] > corpus.n_words:
-            raise UserInputError(
-                f"--topics: the first layer has {topics[0]} topics but the vocabulary only {corpus.n_words} words"
-            )
+        rows = self.check_corpus(corpus)
         if not isinstance(checkpoint_every, int) or checkpoint_every < 0:
             raise UserInputError(f"--checkpoint-every: expected a whole number of steps >= 0, got {checkpoint_every!r}")
         self.device_ = resolve_device(self.device)
@@ -174,6 +171,19 @@ class GeneralizedGBN:
         self._summarise_layers(corpus.counts, train_rows)
         return self
 
+    def check_corpus(self, corpus: Corpus) -> np.ndarray:
+        """Check that the model can be fitted on ``corpus``; return the rows of its non-empty documents."""
+        topics = self.validate_params()
+        rows = np.flatnonzero(np.diff(corpus.counts.indptr) > 0)
+        min_docs = 2 if self.val_fraction == 0 else 10
+        if len(rows) < min_docs:
+            raise UserInputError(f"the corpus has {len(rows)} non-empty documents; at least {min_docs} are needed")
+        if topics[0] > corpus.n_words:
+            raise UserInputError(
+                f"--topics: the first layer has {topics[0]} topics but the vocabulary only {corpus.n_words} words"
+            )
+        return rows
+
     def _summarise_layers(self, counts: sp.csr_matrix, rows: np.ndarray) -> None:
         """Mean topic proportions and mean theta of every layer over ``rows`` (read a chunk at a time)."""
         shares = [np.zeros(k) for k in self.topics_]
@@ -186,7 +196,8 @@ class GeneralizedGBN:
         self.theta_mean_ = [(t / len(rows)).tolist() for t in totals]
 
     def _build_module(self, n_words: int, topics: list[int]) -> GBN:
-        return GBN(n_words, topics, self.hidden, self.link, use_prior_in_encoder=self.encoder == "upward-downward")
+        return GBN(n_words, topics, self.hidden, self.link, use_prior_in_encoder=self.encoder == "upward-downward",
+                   posterior=self.posterior)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "module_"):
@@ -274,6 +285,7 @@ class GeneralizedGBN:
         save_file(state, str(folder / MODEL_FILE))
         config = {
             "format_version": MODEL_FORMAT_VERSION,
+            "weights_sha256": weights_digest(folder / MODEL_FILE),
             "model": "GeneralizedGBN",
             "params": self.get_params(),
             "topics": self.topics_,
@@ -288,7 +300,13 @@ class GeneralizedGBN:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], device: str = "auto") -> GeneralizedGBN:
-        """Read a folder written by :meth:`save` (or a run folder). Never unpickles anything."""
+        """Read a folder written by :meth:`save` (or a run folder). Never unpickles anything.
+
+        config.json is checked against its schema and the weights against the configuration
+        (:mod:`deepgbn_text.model_config`) before use: a damaged or foreign folder is a UserInputError."""
+        import inspect
+
+
         folder = Path(path)
         config_path, weights_path = folder / CONFIG_FILE, folder / MODEL_FILE
         if not config_path.is_file() or not weights_path.is_file():
@@ -297,20 +315,33 @@ class GeneralizedGBN:
         if config.get("format_version") != MODEL_FORMAT_VERSION:
             raise UserInputError(f"{config_path}: model format {config.get('format_version')!r} is not supported "
                                  f"(expected {MODEL_FORMAT_VERSION}); fit the model again")
-        params = dict(config["params"])
-        params["device"] = device
-        model = cls(**params)
+        check_config(config, config_path, inspect.signature(cls).parameters)
+        model = cls(**config["params"])
+        try:
+            widths = model.validate_params()
+        except UserInputError as exc:
+            raise UserInputError(f"{config_path}: 'params' are invalid ({exc}); fit the model again") from None
+        if model.n_topics is not None and widths != config["topics"]:
+            raise UserInputError(f"{config_path}: 'params' give the widths {widths} but 'topics' {config['topics']}; "
+                                 "fit the model again")
+        model.device = device
         model.topics_ = list(config["topics"])
         model.vocab_ = list(config["vocab"])
         model.topic_prevalence_ = config["topic_prevalence"]
         model.theta_mean_ = config["theta_mean"]
         model.device_ = resolve_device(device)
-        model.module_ = model._build_module(len(model.vocab_), model.topics_)
+        with torch.device("meta"):  # shapes only: a tampered config cannot make us allocate much
+            expected = model._build_module(len(model.vocab_), model.topics_).state_dict()
+        check_digest(config, weights_path)
         try:
             state = load_file(str(weights_path))
-            model.module_.load_state_dict(state)
         except Exception as exc:  # safetensors raises its own error types for corrupt files
-            raise UserInputError(f"{weights_path}: cannot read the model weights ({exc})") from None
+            reason = " ".join(str(exc).split())
+            raise UserInputError(f"{weights_path}: cannot read the model weights (not a safetensors file: {reason}); "
+                                 "fit the model again") from None
+        check_weights(state, expected, weights_path)
+        model.module_ = model._build_module(len(model.vocab_), model.topics_)
+        model.module_.load_state_dict(state)
         model.module_.to(model.device_).eval()
         return model
 

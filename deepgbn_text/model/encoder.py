@@ -1,11 +1,11 @@
-"""Upward-downward Weibull inference network: a deterministic upward pass, stochastic heads downward."""
+"""Upward-downward inference network: a deterministic upward pass, stochastic (Weibull or gamma) heads downward."""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..distributions import clamp_shape, weibull_scale_from_mean
+from ..distributions import check_posterior, posterior_from_mean
 from .batch import SparseBatch
 
 
@@ -34,24 +34,30 @@ class UpwardEncoder(nn.Module):
 
 
 class WeibullHead(nn.Module):
-    """Posterior Weibull(k, lam) of one layer from [h_l, log(1 + prior shape)].
+    """Posterior of one layer from [h_l, log(1 + prior shape)]: a Weibull(k, lam) by default, or a
+    Gam(k, rate) with ``posterior="gamma"``.
 
     The head predicts the posterior mean directly (lam~ = E[theta]) as a share of the document
-    length spread over the layer's K topics, then converts it to the scale lam = lam~ / Gamma(1 + 1/k).
+    length spread over the layer's K topics, and a shape k; for the Weibull it converts them to the
+    scale lam = lam~ / Gamma(1 + 1/k), for the gamma to the rate k / lam~ (distributions.posterior_from_mean).
     """
 
-    def __init__(self, hidden: int, n_topics: int, use_prior: bool = True) -> None:
+    def __init__(self, hidden: int, n_topics: int, use_prior: bool = True, posterior: str = "weibull") -> None:
         super().__init__()
         self.use_prior = use_prior
         self.n_topics = n_topics
+        self.posterior = check_posterior(posterior)
         self.linear = nn.Linear(hidden + (n_topics if use_prior else 0), 2 * n_topics)
 
     def forward(
         self, h: torch.Tensor, prior_shape: torch.Tensor, lengths: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Return (k, lam, mean)."""
+        """Return (k, the family's second parameter (Weibull scale or gamma rate), mean)."""
         inputs = torch.cat([h, torch.log1p(prior_shape)], dim=-1) if self.use_prior else h
         k_raw, mean_raw = self.linear(inputs).chunk(2, dim=-1)
-        k = clamp_shape(F.softplus(k_raw))
         mean = F.softplus(mean_raw) * (lengths[:, None] / self.n_topics)
-        return k, weibull_scale_from_mean(k, mean), mean
+        return posterior_from_mean(self.posterior, F.softplus(k_raw), mean)
+
+
+PosteriorHead = WeibullHead
+"""The same head under a family-neutral name."""

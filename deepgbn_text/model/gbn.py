@@ -3,6 +3,8 @@
 Layers are indexed 0..L-1 from the bottom (words) up. ``links[0]`` maps layer 0's latents to Poisson
 word rates (always linear, so the likelihood needs rates only at non-zero counts); ``links[i]`` for
 i >= 1 maps layer i's latents to the gamma shapes of layer i-1. The top layer's prior is Gam(r, 1).
+The variational posterior of every layer is a Weibull (``posterior="weibull"``, the default) or a gamma
+(``posterior="gamma"``: implicit reparameterisation, analytic gamma-gamma KL); see distributions.py.
 """
 from __future__ import annotations
 
@@ -12,7 +14,15 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..distributions import POSITIVE_MIN, kl_weibull_gamma, poisson_log_likelihood_sparse, positive, weibull_rsample
+from ..distributions import (
+    POSITIVE_MIN,
+    check_posterior,
+    poisson_log_likelihood_sparse,
+    positive,
+    posterior_from_mean,
+    posterior_kl,
+    posterior_rsample,
+)
 from .batch import SparseBatch
 from .encoder import UpwardEncoder, WeibullHead
 from .links import LinearLink, NonlinearLink
@@ -23,7 +33,8 @@ GAMMA_RATE = 1.0
 LINKS = ("linear", "nonlinear")
 
 Posterior = Callable[[int, torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
-"""(layer index, prior shape) -> the layer's Weibull (k, lam, mean)."""
+"""(layer index, prior shape) -> the layer's posterior (k, second parameter, mean): the second parameter is
+the Weibull scale lam or the gamma rate, as ``distributions.posterior_from_mean`` gives it."""
 
 
 @dataclass
@@ -39,7 +50,7 @@ class ELBOTerms:
 
 
 class GBN(nn.Module):
-    """Deep Poisson-gamma topic model with upward-downward Weibull inference."""
+    """Deep Poisson-gamma topic model with upward-downward Weibull (or gamma) inference."""
 
     def __init__(
         self,
@@ -48,14 +59,16 @@ class GBN(nn.Module):
         hidden: int = 256,
         link: str = "nonlinear",
         use_prior_in_encoder: bool = True,
+        posterior: str = "weibull",
     ) -> None:
         super().__init__()
         if link not in LINKS:
             raise ValueError(f"link must be one of {LINKS}, got {link!r}")
+        self.posterior = check_posterior(posterior)
         self.topics = list(topics)
         self.n_words = n_words
         self.encoder = UpwardEncoder(n_words, hidden, len(self.topics))
-        self.heads = nn.ModuleList(WeibullHead(hidden, k, use_prior_in_encoder) for k in self.topics)
+        self.heads = nn.ModuleList(WeibullHead(hidden, k, use_prior_in_encoder, posterior) for k in self.topics)
         widths = [n_words, *self.topics]
         upper = [
             NonlinearLink(widths[i + 1], widths[i], hidden) if link == "nonlinear" else LinearLink(widths[i + 1], widths[i])
@@ -76,18 +89,18 @@ class GBN(nn.Module):
     def _downward(
         self, batch: SparseBatch, posterior: Posterior, sample: bool
     ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
-        """Go top-down: layer i's Weibull(k, lam) comes from ``posterior(i, prior_shape)``.
+        """Go top-down: layer i's posterior (k, param, mean) comes from ``posterior(i, prior_shape)``.
 
-        Returns (theta per layer, KL per layer, Weibull shape k per layer), bottom first; theta is a
+        Returns (theta per layer, KL per layer, posterior shape k per layer), bottom first; theta is a
         reparameterised sample when ``sample`` is true and the posterior mean otherwise."""
         prior = self.top_shape.expand(batch.n_docs, -1)
         thetas: list[torch.Tensor] = [torch.empty(0)] * self.n_layers
         kls: list[torch.Tensor] = [torch.empty(0)] * self.n_layers
         shapes: list[torch.Tensor] = [torch.empty(0)] * self.n_layers
         for i in reversed(range(self.n_layers)):
-            k, lam, mean = posterior(i, prior)
-            thetas[i] = weibull_rsample(k, lam) if sample else mean
-            kls[i] = kl_weibull_gamma(k, lam, prior, GAMMA_RATE).sum(-1)
+            k, param, mean = posterior(i, prior)
+            thetas[i] = posterior_rsample(self.posterior, k, param) if sample else mean
+            kls[i] = posterior_kl(self.posterior, k, param, prior, GAMMA_RATE).sum(-1)
             shapes[i] = k
             if i > 0:
                 prior = positive(self.links[i](thetas[i]))
@@ -96,6 +109,10 @@ class GBN(nn.Module):
     def _encoder_posterior(self, batch: SparseBatch) -> Posterior:
         states = self.encoder(batch)
         return lambda i, prior: self.heads[i](states[i], prior, batch.lengths)
+
+    def posterior_from_mean(self, k: torch.Tensor, mean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(k, param, mean) of this model's posterior family from a shape and a mean (k is clamped)."""
+        return posterior_from_mean(self.posterior, k, mean)
 
     def elbo_terms(self, batch: SparseBatch, posterior: Posterior) -> ELBOTerms:
         """One reparameterised sample of every layer from ``posterior``; the ELBO's terms per document."""
@@ -113,8 +130,13 @@ class GBN(nn.Module):
         return self._downward(batch, self._encoder_posterior(batch), sample=False)[0]
 
     @torch.no_grad()
+    def posterior_samples(self, batch: SparseBatch) -> list[torch.Tensor]:
+        """One reparameterised draw of theta of every layer from the encoder's posterior, bottom first."""
+        return self._downward(batch, self._encoder_posterior(batch), sample=True)[0]
+
+    @torch.no_grad()
     def posterior_params(self, batch: SparseBatch) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """The encoder's Weibull shapes k and means of every layer (mean pass), bottom first."""
+        """The encoder's posterior shapes k and means of every layer (mean pass), bottom first."""
         means, _, shapes = self._downward(batch, self._encoder_posterior(batch), sample=False)
         return shapes, means
 

@@ -1,9 +1,9 @@
-"""Closing the amortisation gap: refine each document's Weibull posterior by gradient steps on its ELBO."""
+"""Closing the amortisation gap: refine each document's posterior (Weibull or gamma) by gradient steps on its ELBO."""
 from __future__ import annotations
 
 import torch
 
-from ..distributions import clamp_shape, weibull_scale_from_mean
+from ..distributions import REFINE_MEAN_MIN
 from .batch import SparseBatch
 from .gbn import GBN
 
@@ -15,13 +15,12 @@ def refine_posterior_means(module: GBN, batch: SparseBatch, steps: int, lr: floa
     Uses only ``batch``'s counts, so it is fair for document completion (fit to the observed part)."""
     shapes, means = module.posterior_params(batch)
     log_k = [k.log().detach().requires_grad_() for k in shapes]
-    log_mean = [m.clamp_min(1e-6).log().detach().requires_grad_() for m in means]
+    log_mean = [m.clamp_min(REFINE_MEAN_MIN).log().detach().requires_grad_() for m in means]
     local = log_k + log_mean
     optimiser = torch.optim.Adam(local, lr=lr)
 
     def posterior(i: int, prior: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        k, mean = clamp_shape(log_k[i].exp()), log_mean[i].exp()
-        return k, weibull_scale_from_mean(k, mean), mean
+        return module.posterior_from_mean(log_k[i].exp(), log_mean[i].exp())
 
     for _ in range(steps):
         loss = -module.elbo_terms(batch, posterior).elbo().sum()
