@@ -28,12 +28,12 @@ def invoke(args):
 
 
 def assert_user_error(result, *fragments, out=None):
-    """Exit code 2, no traceback, exactly one `error:` line (the last) holding ``fragments``, nothing written."""
+    """Exit code 2, no traceback, exactly one line on stderr: `error:` holding ``fragments``; nothing written."""
     assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
     assert "Traceback" not in result.output
     lines = result.stderr.strip().splitlines()
-    errors = [line for line in lines if line.startswith("error:")]
-    assert len(errors) == 1 and lines[-1] == errors[0], result.stderr
+    errors = [line for line in lines if line.startswith("error:")][:1]
+    assert lines == errors, result.stderr  # one line: nothing else before or after it
     for fragment in fragments:
         assert fragment in errors[0], (fragment, errors[0])
     if out is not None:
