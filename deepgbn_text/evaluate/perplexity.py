@@ -10,8 +10,8 @@ from ..csr_files import row_sums
 
 PROBABILITY_FLOOR = 1e-12
 """Smallest word probability used in a log (a model that gives a held-out word zero mass is not infinite)."""
-SPLIT_BLOCK_TOKENS = 1 << 22
-"""Tokens expanded at a time by :func:`completion_split` (a few tens of MB)."""
+SPLIT_BLOCK_TOKENS = 1 << 20
+"""Tokens expanded at a time by :func:`completion_split` (about 80 MB of temporaries)."""
 MAX_DENSE_ENTRIES = 1 << 24
 """Largest documents x words block of word probabilities asked of a model at once (64 MB of float32)."""
 

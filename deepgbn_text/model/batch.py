@@ -8,8 +8,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-CHUNK_DOCS = 32768
-"""Documents gathered and copied to the device at once while training (a few tens of MB of counts)."""
+CHUNK_DOCS = 8192
+"""Documents gathered and copied to the device at once while training (about 30 MB for 100-word documents)."""
 
 
 @dataclass
