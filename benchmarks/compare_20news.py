@@ -10,46 +10,40 @@ out, seed 0; NPMI / C_V of the top 10 words on the training split; TD of the top
 Data (``../shared/corpora``, see its README):
 - 20news: ``20news/train.txt.gz`` / ``test.txt.gz`` (bydate split). Vocabulary from scikit-learn's
   CountVectorizer on the training split (the --vocab most frequent words of 3+ letters, English stop
-  words removed, min_df 5, max_df 0.5), as in ``benchmarks/twenty_news.py``, so the numbers do not
-  depend on the spaCy pipeline.
+  words removed, min_df 5, max_df 0.5; ``benchmarks/bench_data.py``, shared with ``speed.py``), as in
+  ``benchmarks/twenty_news.py``, so the numbers do not depend on the spaCy pipeline.
 - bbc: OCTIS ``octis/BBC_News/corpus.tsv`` (already tokenised) with its ``vocabulary.txt``;
   train + val documents for training, the test documents for testing.
 
+``--models`` may also name ``ggbn-gamma``: the Generalized GBN with the gamma posterior
+(``GeneralizedGBN(posterior="gamma")``), fitted here and scored by the same ``evaluate_model``.
+
 Prints one table per data set, writes JSON (--json) and a markdown section into --markdown (between
-marker comments, replacing an earlier run's section; default docs/benchmarks.md).
+marker comments, replacing an earlier run's section; default docs/benchmarks.md). Both record the
+command, the machine (CPU count, threads, GPU, versions), the seed and the wall time of every data set.
 """
 from __future__ import annotations
 
 import argparse
-import gzip
+import os
+import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import CountVectorizer
 
 from deepgbn_text import Corpus
 from deepgbn_text.atomic import write_json, write_text
-from deepgbn_text.evaluate import compare_models, comparison_markdown
+from deepgbn_text import GeneralizedGBN
+from deepgbn_text.evaluate import compare_models, comparison_markdown, evaluate_model
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CORPORA = ROOT.parent / "shared" / "corpora"
+from bench_data import DEFAULT_CORPORA, ROOT, load_20news
+
 START, END = "<!-- compare_20news:start -->", "<!-- compare_20news:end -->"
-
-
-def load_20news(folder: Path, vocab_size: int, max_docs: int | None) -> tuple[Corpus, sp.csr_matrix]:
-    def lines(name: str) -> list[str]:
-        with gzip.open(folder / name, "rt", encoding="utf-8") as fh:
-            docs = fh.read().splitlines()
-        return docs[:max_docs] if max_docs else docs
-
-    vectorizer = CountVectorizer(max_features=vocab_size, stop_words="english", min_df=5, max_df=0.5,
-                                 token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]{2,}\b")
-    train = vectorizer.fit_transform(lines("train.txt.gz"))
-    test = vectorizer.transform(lines("test.txt.gz"))
-    return Corpus(train, list(vectorizer.get_feature_names_out())).nonempty(), sp.csr_matrix(test)
+EXTRA_MODELS = {"ggbn-gamma": dict(link="nonlinear", posterior="gamma")}
+"""Deep models this script fits itself (evaluate.compare_models knows ggbn and gbn): name -> GeneralizedGBN options."""
 
 
 def load_octis(folder: Path, max_docs: int | None) -> tuple[Corpus, sp.csr_matrix]:
@@ -73,6 +67,41 @@ def load_octis(folder: Path, max_docs: int | None) -> tuple[Corpus, sp.csr_matri
         return matrix
 
     return Corpus(counts(rows["train"]), vocab).nonempty(), counts(rows["test"])
+
+
+def machine_info() -> dict[str, object]:
+    """What ran the comparison: platform, CPU count, torch threads, GPU, package versions."""
+    import importlib.metadata as md
+
+    import torch
+
+    versions = {}
+    for name in ("torch", "scikit-learn", "gensim", "tomotopy"):
+        try:
+            versions[name] = md.version(name)
+        except md.PackageNotFoundError:
+            versions[name] = "not installed"
+    return {"platform": platform.platform(), "python": platform.python_version(), "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None, "versions": versions}
+
+
+def fit_extra_model(name: str, train: Corpus, test: sp.csr_matrix, topics: list[int], args: argparse.Namespace,
+                    ) -> dict[str, object]:
+    """Fit one of EXTRA_MODELS and score it as compare_models scores its models (same keys)."""
+    model = GeneralizedGBN(n_topics=topics, n_layers=len(topics), hidden=args.hidden, epochs=args.epochs,
+                           batch_size=args.batch_size, seed=args.seed, device=args.device,
+                           refine_steps=args.refine_steps, **EXTRA_MODELS[name])
+    print(f"   {name}: fit", flush=True)
+    started = time.perf_counter()
+    model.fit(train)
+    fit_seconds = time.perf_counter() - started
+    print(f"   {name}: evaluate", flush=True)
+    scores = evaluate_model(model, test, train.counts, reference_name="training split", seed=args.seed,
+                            topic_details=False)
+    return {"model": name, "n_layers": len(model.topics_), "topics": list(model.topics_), "fit_seconds": fit_seconds,
+            "epochs_run": len(model.history_), "inference": scores["protocol"]["inference"] + f" ({EXTRA_MODELS[name]})",
+            "layers": scores["layers"]}
 
 
 def write_markdown_section(path: Path, body: str) -> None:
@@ -107,6 +136,11 @@ def main() -> None:
     args = parser.parse_args()
 
     topics = [int(k) for k in args.topics.split(",")]
+    requested = [m.strip() for m in args.models.split(",") if m.strip()]
+    extras = [m for m in requested if m in EXTRA_MODELS]
+    regular = [m for m in requested if m not in EXTRA_MODELS]
+    if not regular:
+        sys.exit("--models: name at least one model besides " + ", ".join(EXTRA_MODELS))
     jobs = []
     for dataset in [d.strip() for d in args.datasets.split(",") if d.strip()]:
         if dataset == "20news":
@@ -117,6 +151,7 @@ def main() -> None:
         else:
             sys.exit(f"unknown dataset {dataset!r}; choose 20news or bbc")
 
+    run_started = time.perf_counter()
     results, sections = {}, []
     for title, load in jobs:
         train, test = load()
@@ -124,21 +159,33 @@ def main() -> None:
               flush=True)
         started = time.perf_counter()
         comparison = compare_models(
-            train, test, args.models.split(","), topics, epochs=args.epochs, seed=args.seed, hidden=args.hidden,
+            train, test, regular, topics, epochs=args.epochs, seed=args.seed, hidden=args.hidden,
             batch_size=args.batch_size, device=args.device, refine_steps=args.refine_steps,
             reference_name="training split",
             on_model=lambda name, stage: print(f"   {name}: {stage}", flush=True) if stage != "done" else None)
+        for name in extras:
+            comparison["results"].append(fit_extra_model(name, train, sp.csr_matrix(test), topics, args))
+        order = {name: i for i, name in enumerate(requested)}
+        comparison["results"].sort(key=lambda r: order.get(r["model"], len(order)))
         comparison["data"]["dataset"] = title
         comparison["seconds"] = time.perf_counter() - started
         results[title] = comparison
         table = comparison_markdown(comparison, title=title)
+        table += f"\nWall time (fit + evaluation of every model): {comparison['seconds'] / 60:.1f} min.\n"
         sections.append(table)
         print(table, flush=True)
+    wall = time.perf_counter() - run_started
+    machine = machine_info()
+    command = "python " + " ".join(["benchmarks/compare_20news.py", *sys.argv[1:]])
     if args.json:
-        write_json(args.json, {"args": {k: str(v) for k, v in vars(args).items()}, "results": results})
-    header = (f"## Model comparison (benchmarks/compare_20news.py)\n\nmodels {args.models}; topics {args.topics}; "
-              f"epochs {args.epochs}; seed {args.seed}" + (f"; first {args.max_docs} documents only" if args.max_docs
-                                                           else "") + "\n")
+        write_json(args.json, {"args": {k: str(v) for k, v in vars(args).items()}, "command": command,
+                               "machine": machine, "wall_seconds": wall, "results": results})
+    where = (f"{machine['cpu_count']} CPU cores, {machine['torch_threads']} torch thread(s)"
+             + (f", GPU {machine['gpu']}" if machine["gpu"] else ", no GPU"))
+    header = (f"## Model comparison (benchmarks/compare_20news.py)\n\n    {command}\n\nmodels {args.models}; "
+              f"topics {args.topics}; epochs {args.epochs}; seed {args.seed}"
+              + (f"; first {args.max_docs} documents only" if args.max_docs else "")
+              + f"; {where}; wall time {wall / 60:.1f} min\n")
     write_markdown_section(args.markdown, header + "\n" + "\n".join(sections))
     print(f"wrote {args.markdown}" + (f" and {args.json}" if args.json else ""))
 

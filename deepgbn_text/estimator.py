@@ -221,7 +221,7 @@ class GeneralizedGBN:
     @property
     def inference(self) -> str:
         """How ``word_distribution`` infers theta (reported by the evaluators)."""
-        note = "encoder posterior mean (Weibull upward-downward encoder) on the observed counts"
+        note = f"encoder posterior mean ({self.posterior.capitalize()} {self.encoder} encoder) on the observed counts"
         if self.refine_steps:
             note += f", refined by {self.refine_steps} Adam steps on each document's ELBO"
         return note
