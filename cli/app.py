@@ -4,6 +4,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Optional
@@ -22,8 +24,19 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-stderr = Console(stderr=True)
-stdout = Console()
+PIPE_WIDTH = 200
+"""Console width when output goes to a file or a pipe: tables keep their rows on one line (rich would
+otherwise assume 80 columns; COLUMNS still overrides)."""
+
+
+def _console(to_stderr: bool = False) -> Console:
+    stream = sys.stderr if to_stderr else sys.stdout
+    width = None if stream.isatty() or "COLUMNS" in os.environ else PIPE_WIDTH
+    return Console(stderr=to_stderr, width=width)
+
+
+stderr = _console(to_stderr=True)
+stdout = _console()
 
 InputArg = Annotated[Path, typer.Argument(help="Text file (.txt/.txt.gz, one document per line), folder of .txt files, "
                                                ".csv/.jsonl, counts .npz, UCI docword, .mtx, or a prepared corpus folder.")]

@@ -114,7 +114,7 @@ def evaluate(
     for record in result["layers"]:
         table.add_row(*[str(record[k]) if k in ("layer", "n_topics") else
                         _num(record.get(k), 1 if k == "perplexity" else 3) for k in keys])
-    stdout.print(table, width=max(stdout.width, 132))
+    stdout.print(table)
     if reference is None:
         stdout.print("note: no --reference given, so coherence (NPMI, C_V, UMass) used the test documents as the "
                      "reference corpus", highlight=False, soft_wrap=True)
@@ -217,7 +217,7 @@ def compare(
         first = result["layers"][0]
         table.add_row(result["model"], str(result["n_layers"]), _num(first["perplexity"], 1), _num(first["npmi"]),
                       _num(first.get("c_v")), _num(first["td"]), _num(result["fit_seconds"], 1))
-    stdout.print(table, width=max(stdout.width, 100))
+    stdout.print(table)
     protocol = comparison["protocol"]
     stdout.print(f"layer-1 scores; perplexity: document completion, {protocol['heldout_fraction']:.0%} held out "
                  f"(seed {protocol['split_seed']}); coherence reference: {protocol['coherence_reference']}",

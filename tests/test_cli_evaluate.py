@@ -116,3 +116,14 @@ def test_bad_input_is_one_line_and_exit_2(files, tmp_path, args, message):
             "TRAIN_LABELS": str(files["train_labels"]), "missing.txt": str(tmp_path / "missing.txt")}
     line = _one_line_error(runner.invoke(app, [swap.get(a, a) for a in args]))
     assert "error" in line and message in line
+
+
+def test_tables_are_not_squashed_when_output_goes_to_a_file(monkeypatch, tmp_path):
+    from ggbn_topics import app as app_module
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    with open(tmp_path / "out.txt", "w") as f:
+        monkeypatch.setattr("sys.stdout", f)
+        assert app_module._console().width == app_module.PIPE_WIDTH
+        monkeypatch.setenv("COLUMNS", "90")
+        assert app_module._console().width == 90
