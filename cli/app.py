@@ -186,6 +186,7 @@ def fit(
     with --resume RUN_FOLDER to continue where it stopped."""
     from deepgbn_text import GeneralizedGBN
     from deepgbn_text.checkpoint import CHECKPOINT_FILE
+    from deepgbn_text.estimator import CONFIG_FILE
     from deepgbn_text.distributed import Ranks, init_from_environment, launched_by_torchrun
     from deepgbn_text.runs import default_run_dir, summarise, write_run
 
@@ -199,7 +200,7 @@ def fit(
         run_dir = resume or out or default_run_dir(input)
         if resume is not None and not (resume / CHECKPOINT_FILE).is_file():
             raise UserInputError(f"--resume {resume}: no {CHECKPOINT_FILE} in that folder; start a new run instead")
-        if resume is None and (Path(run_dir) / CHECKPOINT_FILE).is_file() and not (Path(run_dir) / "config.json").is_file():
+        if resume is None and (Path(run_dir) / CHECKPOINT_FILE).is_file() and not (Path(run_dir) / CONFIG_FILE).is_file():
             raise UserInputError(f"--out {run_dir} holds an interrupted run; continue it with --resume {run_dir} "
                                  "or choose another --out")
         model = GeneralizedGBN(n_topics=_parse_topics(topics), n_layers=layers, link=link, encoder=encoder, posterior=posterior, hidden=hidden, epochs=epochs,

@@ -10,7 +10,7 @@ from typing import Any
 
 from .atomic import atomic_dir
 from .checkpoint import CHECKPOINT_FILE
-from .estimator import GeneralizedGBN
+from .estimator import CONFIG_FILE, GeneralizedGBN
 
 TOPICS_JSON = "topics.json"
 TOPICS_MD = "topics.md"
@@ -51,9 +51,9 @@ def write_run(
         keep_checkpoint(Path(out) / CHECKPOINT_FILE, tmp / CHECKPOINT_FILE)
         model.write_into(tmp)
         if extra_config:
-            config = json.loads((tmp / "config.json").read_text(encoding="utf-8"))
+            config = json.loads((tmp / CONFIG_FILE).read_text(encoding="utf-8"))
             config.update(extra_config)
-            (tmp / "config.json").write_text(json.dumps(config, indent=1, ensure_ascii=False), encoding="utf-8")
+            (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=1, ensure_ascii=False), encoding="utf-8")
         (tmp / TOPICS_JSON).write_text(json.dumps(tree.to_dict(), indent=1, ensure_ascii=False), encoding="utf-8")
         (tmp / TOPICS_MD).write_text(tree.to_markdown(top_n), encoding="utf-8")
         metrics = {"summary": summarise(model.history_), "history": model.history_}

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from ..corpus import Corpus, is_corpus_folder
+from ..corpus import Corpus
 from ..errors import UserInputError
 from . import matrices
 from .options import TextOptions
@@ -77,8 +77,6 @@ def resolve_format(path: str | os.PathLike[str], fmt: str | None) -> tuple[Path,
     p = Path(path)
     if not p.exists():
         raise UserInputError(f"{p}: file not found")
-    if fmt is None and is_corpus_folder(p):
-        return p, "corpus"
     fmt = (fmt or detect_format(p)).lower()
     if fmt not in ALL_FORMATS:
         raise UserInputError(f"--format must be one of {', '.join(ALL_FORMATS)} (got {fmt!r})")
