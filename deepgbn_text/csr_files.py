@@ -7,6 +7,7 @@ of rows, so loading never holds more than one block in memory.
 """
 from __future__ import annotations
 
+import mmap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -100,15 +101,30 @@ def load_csr(folder: Path, n_words: int, mmap: bool = True) -> sp.csr_matrix:
     """The matrix written by :class:`CSRWriter` (read-only memory maps unless ``mmap`` is false).
 
     Every entry is checked (column in range, count positive, columns increasing within a row) one block
-    of rows at a time; a damaged folder is a UserInputError naming it.
+    of rows at a time, and the pages each block read are released after it (:func:`release_pages`); a
+    damaged folder is a UserInputError naming it.
     """
     indptr, indices, data = (_load_array(folder / name, mmap) for name in (INDPTR_FILE, INDICES_FILE, DATA_FILE))
     _check_layout(folder, indptr, indices, data)
+    counts = sp.csr_matrix((data, indices, indptr), shape=(indptr.size - 1, n_words), copy=False)
     for start, stop in _row_blocks(indptr, BLOCK_ENTRIES):
         _check_rows(folder, indptr[start : stop + 1], indices, data, n_words)
-    counts = sp.csr_matrix((data, indices, indptr), shape=(indptr.size - 1, n_words), copy=False)
+        release_pages(counts)
     counts.has_canonical_format = True  # checked above: scipy need not scan the arrays again
     return counts
+
+
+def release_pages(counts: sp.csr_matrix) -> None:
+    """Unmap the pages of memory-mapped counts that this process has read (``madvise(MADV_DONTNEED)``).
+
+    They stay in the kernel's page cache, so reading them again is cheap, but they no longer count
+    towards the process's resident memory: a pass over a mapped corpus then holds only the rows in use.
+    Counts in ordinary memory are left alone."""
+    for array in (counts.indptr, counts.indices, counts.data):
+        while isinstance(array, np.ndarray):
+            array = array.base
+        if isinstance(array, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+            array.madvise(mmap.MADV_DONTNEED)
 
 
 def row_sums(counts: sp.csr_matrix) -> np.ndarray:
@@ -119,6 +135,7 @@ def row_sums(counts: sp.csr_matrix) -> np.ndarray:
         offsets = np.asarray(counts.indptr[start : stop + 1], dtype=np.int64)
         running = np.concatenate([[0], np.cumsum(counts.data[offsets[0] : offsets[-1]], dtype=np.int64)])
         sums[start:stop] = np.diff(running[offsets - offsets[0]])
+        release_pages(counts)
     return sums
 
 

@@ -232,10 +232,18 @@ class GeneralizedGBN:
         ``layer=1`` is the model's prediction; ``layer=l`` reconstructs the words from layer l alone.
         ``refine_steps > 0`` refines each document's posterior by that many gradient steps on its ELBO
         (from the encoder's output; observed counts only); None takes the estimator's ``refine_steps``."""
+        return self._scorer(layer, refine_steps).word_distribution(self._counts(observed))
+
+    def word_probabilities(self, observed: sp.spmatrix, rows: np.ndarray, cols: np.ndarray, layer: int = 1,
+                           refine_steps: int | None = None) -> np.ndarray:
+        """``word_distribution(observed, layer, refine_steps)[rows, cols]`` computed at those entries only
+        (no documents x V array): what the perplexity evaluators use."""
+        return self._scorer(layer, refine_steps).word_probabilities(self._counts(observed), rows, cols)
+
+    def _scorer(self, layer: int, refine_steps: int | None) -> GBNWordDistribution:
         index = self._check_layer(layer)
         steps = self.refine_steps if refine_steps is None else refine_steps
-        scorer = GBNWordDistribution(self.module_, self.device_, index + 1, steps)
-        return scorer.word_distribution(self._counts(observed))
+        return GBNWordDistribution(self.module_, self.device_, index + 1, steps)
 
     # -- topics -------------------------------------------------------------------------------
     def _check_layer(self, layer: int) -> int:

@@ -3,8 +3,8 @@ checkpoints that resume exactly, roll-back on numerical faults, and data-paralle
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
+import functools
 import json
 import logging
 import math
@@ -29,8 +29,11 @@ from .evaluate.perplexity import completion_perplexity, completion_split
 from .model.batch import SparseBatch, iter_batches
 from .model.gbn import GBN
 from .model.refine import refine_posterior_means
+from .state_store import StateStore
 
 EVAL_BATCH_SIZE = 1024
+BEST, LAST_GOOD = "best", "last_good"
+"""Names of the two states kept aside: the best on validation so far, and the roll-back point."""
 MAX_BAD_STEP_SHARE = 0.5
 """An epoch in which more than this share of steps had a non-finite loss or gradient is rolled back."""
 
@@ -63,6 +66,16 @@ class TrainConfig:
 
 
 @dataclass
+class Validation:
+    """The held-out documents: their rows, their number of tokens and their completion split."""
+
+    rows: np.ndarray
+    tokens: int
+    observed: sp.csr_matrix
+    heldout: sp.csr_matrix
+
+
+@dataclass
 class CheckpointPlan:
     """Where and how often to checkpoint (at every epoch end, and every ``every_steps`` steps when > 0);
     ``fingerprint`` names the run (settings and data) a checkpoint belongs to."""
@@ -85,23 +98,39 @@ class GBNWordDistribution:
         self.layer = layer
         self.refine_steps = refine_steps
 
-    def word_distribution(self, observed: sp.csr_matrix) -> np.ndarray:
+    def _theta(self, observed: sp.csr_matrix) -> torch.Tensor:
         batch = SparseBatch.from_csr(observed, self.device)
         if self.refine_steps:
-            theta = refine_posterior_means(self.module, batch, self.refine_steps)[self.layer - 1]
-        else:
-            theta = self.module.posterior_means(batch)[self.layer - 1]
-        rates = self.module.propagate_down(theta, self.layer - 1)
+            return refine_posterior_means(self.module, batch, self.refine_steps)[self.layer - 1]
+        return self.module.posterior_means(batch)[self.layer - 1]
+
+    def word_distribution(self, observed: sp.csr_matrix) -> np.ndarray:
+        rates = self.module.propagate_down(self._theta(observed), self.layer - 1)
         return (rates / rates.sum(-1, keepdim=True).clamp_min(POSITIVE_MIN)).cpu().numpy()
 
+    @functools.cached_property
+    def _phi(self) -> torch.Tensor:
+        with torch.no_grad():
+            return self.module.links[0].phi
 
-def _elbo_per_token(module: GBN, counts: sp.csr_matrix, device: torch.device) -> float:
+    def word_probabilities(self, observed: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """p(word ``cols[i]`` | document ``rows[i]``) at those entries only. The bottom link is linear with
+        simplex columns, so p(w | d) = theta0_d . phi_w / sum(theta0_d) with theta0 the layer's latents
+        pushed down to layer 1: O(entries x K) work, no documents x V array."""
+        theta = self.module.propagate_down(self._theta(observed), self.layer - 1, to_layer=0)
+        rows_t = torch.as_tensor(np.asarray(rows, dtype=np.int64), device=self.device)
+        cols_t = torch.as_tensor(np.asarray(cols, dtype=np.int64), device=self.device)
+        probs = (theta[rows_t] * self._phi[cols_t]).sum(-1) / theta.sum(-1)[rows_t].clamp_min(POSITIVE_MIN)
+        return probs.cpu().numpy()
+
+
+def _elbo_sum(module: GBN, counts: sp.csr_matrix, rows: np.ndarray, device: torch.device) -> float:
+    """The ELBO summed over the documents ``counts[rows]`` (one draw each), read a chunk at a time."""
     total = torch.zeros((), device=device)
     with torch.no_grad():
-        for start in range(0, counts.shape[0], EVAL_BATCH_SIZE):
-            batch = SparseBatch.from_csr(counts[start : start + EVAL_BATCH_SIZE], device)
+        for _, batch in iter_batches(counts, rows, EVAL_BATCH_SIZE, device):
             total += module(batch).elbo().sum()
-    return float(total) / max(1, counts.sum())
+    return float(total)
 
 
 @contextlib.contextmanager
@@ -154,13 +183,14 @@ class Trainer:
         self.callback, self.checkpoint = callback, checkpoint
         self.ranks = Ranks.current()
         self.train_rows = np.asarray(train_rows, dtype=np.int64)
-        self.train_tokens = max(1, int(row_sums(counts)[self.train_rows].sum()))
+        lengths = row_sums(counts)
+        self.train_tokens = max(1, int(lengths[self.train_rows].sum()))
         self.rng = np.random.default_rng(seed)
         split_seed = int(self.rng.integers(2**31))
-        self.val: tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix] | None = None
+        self.val: Validation | None = None
         if val_rows is not None and len(val_rows):
-            val_counts = counts[np.asarray(val_rows, dtype=np.int64)]
-            self.val = (val_counts, *completion_split(val_counts, seed=split_seed))
+            rows = np.asarray(val_rows, dtype=np.int64)
+            self.val = Validation(rows, max(1, int(lengths[rows].sum())), *completion_split(counts[rows], seed=split_seed))
         if self.ranks.rank:
             torch.manual_seed(seed + self.ranks.rank)  # every rank its own sampling noise
         self.params = list(module.parameters())
@@ -177,7 +207,7 @@ class Trainer:
         self.warmup_epochs = max(1, math.ceil(config.kl_warmup * config.epochs))
         self.position = Position()
         self.history: list[dict[str, Any]] = []
-        self.best_state: dict[str, torch.Tensor] | None = None
+        self.states = StateStore(device)
         self.epoch_order: np.ndarray = self.train_rows
         self.elbo_sum = torch.zeros((), device=device)
         self.bad_steps = torch.zeros((), device=device, dtype=torch.int64)
@@ -185,16 +215,19 @@ class Trainer:
         self.interrupted = False
         if checkpoint is not None and checkpoint.resume:
             self._restore(load_checkpoint(checkpoint.path, self._fingerprint()))
-        self.last_good = self._snapshot()
+        self._snapshot()
 
     # -- the loop -------------------------------------------------------------------------------
     def run(self) -> list[dict[str, Any]]:
         """Train until the epoch budget or early stopping; restore the best validation state."""
-        with self._ctrl_c_sets_flag():
-            while not self.position.finished:
-                self._run_epoch()
-        if self.best_state is not None:
-            self.module.load_state_dict(self.best_state)
+        try:
+            with self._ctrl_c_sets_flag():
+                while not self.position.finished:
+                    self._run_epoch()
+            if BEST in self.states:
+                self.module.load_state_dict(self.states.get(BEST))
+        finally:
+            self.states.close()
         self.optimiser.zero_grad(set_to_none=True)
         self.module.eval()
         return self.history
@@ -243,7 +276,7 @@ class Trainer:
             self.callback(record)
         pos.epoch, pos.step = pos.epoch + 1, 0
         pos.finished = pos.epoch > config.epochs or pos.stale >= config.patience
-        self.last_good = self._snapshot()
+        self._snapshot()
         if self.checkpoint is not None:
             self._save()
         flag = self.ranks.sum(torch.tensor(float(self.interrupted), device=self.device))
@@ -272,21 +305,22 @@ class Trainer:
         values = torch.zeros(2, dtype=torch.float64, device=self.device)
         if self.ranks.is_main:
             self.module.eval()
-            counts, observed, heldout = self.val
-            values[0] = _elbo_per_token(self.module, counts, self.device)
-            values[1] = completion_perplexity(GBNWordDistribution(self.module, self.device), observed, heldout)
+            val = self.val
+            values[0] = _elbo_sum(self.module, self.counts, val.rows, self.device) / val.tokens
+            values[1] = completion_perplexity(GBNWordDistribution(self.module, self.device), val.observed, val.heldout)
         record["val_elbo_per_token"], record["val_perplexity"] = self.ranks.from_main(values).tolist()
         pos = self.position
         if pos.epoch >= self.warmup_epochs:
             if record["val_elbo_per_token"] > pos.best_elbo:
                 pos.best_elbo, pos.stale = record["val_elbo_per_token"], 0
-                self.best_state = copy.deepcopy(self.module.state_dict())
+                self.states.put(BEST, self.module.state_dict())
             else:
                 pos.stale += 1
 
     # -- numerical faults -----------------------------------------------------------------------
-    def _snapshot(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        return copy.deepcopy(self.module.state_dict()), copy.deepcopy(self.optimiser.state_dict())
+    def _snapshot(self) -> None:
+        """Keep the state to roll back to if the coming epoch fails."""
+        self.states.put(LAST_GOOD, {"module": self.module.state_dict(), "optimiser": self.optimiser.state_dict()})
 
     def _roll_back(self, bad: int, n_steps: int) -> None:
         """Go back to the state before this epoch with half the learning rate, or stop if that was
@@ -298,9 +332,9 @@ class Trainer:
                 f"training diverged: {cause}, after {pos.rollbacks} roll-backs with a halved learning rate "
                 f"(now {self.config.lr * pos.lr_scale:g}); lower --lr or check the input for extreme counts"
             )
-        module_state, optimiser_state = self.last_good
-        self.module.load_state_dict(module_state)
-        self.optimiser.load_state_dict(optimiser_state)
+        last_good = self.states.get(LAST_GOOD)
+        self.module.load_state_dict(last_good["module"])
+        self.optimiser.load_state_dict(last_good["optimiser"])
         pos.rollbacks += 1
         pos.lr_scale *= 0.5
         for group, base in zip(self.optimiser.param_groups, self.base_lrs):
@@ -332,7 +366,7 @@ class Trainer:
             "fingerprint": self._fingerprint(),
             "module": self.module.state_dict(),
             "optimiser": self.optimiser.state_dict(),
-            "best_state": self.best_state,
+            "best_state": self.states.get(BEST),
             "epoch_order": torch.from_numpy(self.epoch_order),
             "ranks": rank_states,
             "state": json.dumps(state),
@@ -342,7 +376,8 @@ class Trainer:
     def _restore(self, payload: dict[str, Any]) -> None:
         self.module.load_state_dict(payload["module"])
         self.optimiser.load_state_dict(payload["optimiser"])
-        self.best_state = payload["best_state"]
+        if payload["best_state"] is not None:
+            self.states.put(BEST, payload["best_state"])
         state = json.loads(payload["state"])
         self.position = Position(**state["position"])
         self.history = state["history"]

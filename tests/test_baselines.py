@@ -44,6 +44,10 @@ def test_baseline_fits_and_gives_word_distributions(name, tiny):
     assert probs.shape == (31, 40) and np.allclose(probs.sum(1), 1.0) and (probs >= 0).all()
     ppl = completion_perplexity(model, observed, heldout)
     assert 1.0 < ppl < 40.0  # better than uniform on block-structured documents
+    block = heldout.tocoo()
+    assert np.allclose(model.word_probabilities(observed, block.row, block.col),
+                       model.word_distribution(observed)[block.row, block.col], rtol=1e-9)
+    assert np.array_equal(model.transform(test)[0], model.transform(test)[0])  # same theta on every call
     top = model.topics(top_n=5)
     assert len(top) == 4 and all(len(t) == 5 for t in top)
     assert model.transform(test)[0].shape == (30, 4)

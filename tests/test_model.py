@@ -167,6 +167,31 @@ def test_word_distribution_of_every_layer(fitted, small_corpus):
     assert 1.0 < whole < 60.0  # better than uniform over 60 words
 
 
+class _DenseOnly:
+    """A model seen through ``word_distribution`` alone (the evaluators' fallback path)."""
+
+    def __init__(self, model, layer):
+        self.model, self.layer = model, layer
+
+    def word_distribution(self, observed):
+        return self.model.word_distribution(observed, layer=self.layer)
+
+
+def test_entry_probabilities_match_the_dense_distribution_at_every_layer(fitted, small_corpus):
+    from deepgbn_text.evaluate import completion_perplexity, completion_split
+    from deepgbn_text.evaluate.report import _LayerScorer
+
+    observed, heldout = completion_split(small_corpus.counts, seed=0)
+    block = heldout[:20].tocoo()
+    for layer in (1, 2):
+        dense = fitted.word_distribution(observed[:20], layer=layer)[block.row, block.col]
+        entries = fitted.word_probabilities(observed[:20], block.row, block.col, layer=layer)
+        assert np.allclose(entries, dense, rtol=1e-5, atol=1e-9)
+        by_entry = completion_perplexity(_LayerScorer(fitted, layer), observed, heldout)
+        by_row = completion_perplexity(_DenseOnly(fitted, layer), observed, heldout)
+        assert by_entry == pytest.approx(by_row, rel=1e-5)
+
+
 def test_refinement_moves_only_local_parameters_and_raises_the_elbo(fitted, small_corpus):
     from deepgbn_text.model.refine import refine_posterior_means
 

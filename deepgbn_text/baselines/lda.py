@@ -2,8 +2,8 @@
 
 Every baseline has ``fit(corpus) -> self``, ``transform(X) -> [theta]`` (one layer),
 ``word_distribution(observed, layer=1)`` (theta inferred by the library itself from the observed
-counts only, times the topic-word matrix), ``topic_word(layer=1)``, ``topics(layer=1, top_n)``,
-``n_layers = 1``, ``topics_ = [K]`` and ``vocab_``. They are scored only by our evaluator, never by
+counts only, times the topic-word matrix), ``word_probabilities`` (the same at given entries only),
+``topic_word(layer=1)``, ``topics(layer=1, top_n)``, ``n_layers = 1``, ``topics_ = [K]`` and ``vocab_``. They are scored only by our evaluator, never by
 their own likelihood bound.
 """
 from __future__ import annotations
@@ -84,6 +84,13 @@ class LDABaseline:
         probs = self.transform(observed)[0] @ self.topic_word_
         return probs / probs.sum(axis=1, keepdims=True)
 
+    def word_probabilities(self, observed: sp.spmatrix, rows: np.ndarray, cols: np.ndarray, layer: int = 1) -> np.ndarray:
+        """``word_distribution(observed)[rows, cols]``, computed at those entries only."""
+        self._check_layer(layer)
+        theta = self.transform(observed)[0]
+        totals = theta @ self.topic_word_.sum(axis=1)
+        return (theta[rows] * self.topic_word_[:, cols].T).sum(axis=1) / totals[rows]
+
     def topic_word(self, layer: int = 1) -> np.ndarray:
         """(K x V) word distributions of the topics."""
         self._check_fitted()
@@ -152,6 +159,9 @@ class GensimLDA(LDABaseline):
         self.topic_word_ = self.model_.get_topics()
 
     def _theta(self, counts: sp.csr_matrix) -> np.ndarray:
+        # gensim starts inference from random gammas drawn from the model's own generator; a fresh one
+        # seeded the same each time makes theta (and the perplexity) the same on every call
+        self.model_.random_state = np.random.RandomState(self.seed)
         gamma, _ = self.model_.inference(_bow(counts))
         return gamma
 

@@ -17,7 +17,8 @@ MAX_DENSE_ENTRIES = 1 << 24
 
 
 class WordDistributionModel(Protocol):
-    """Anything that maps observed counts (CSR, docs x V) to per-document word distributions."""
+    """Anything that maps observed counts (CSR, docs x V) to per-document word distributions (and may
+    also have ``word_probabilities``, see :func:`completion_perplexity`)."""
 
     def word_distribution(self, observed: sp.csr_matrix) -> np.ndarray:
         """Dense (docs x V) array whose rows sum to one."""
@@ -74,18 +75,27 @@ def _split_block(
 def completion_perplexity(
     model: WordDistributionModel, observed: sp.csr_matrix, heldout: sp.csr_matrix, batch_size: int = 512
 ) -> float:
-    """exp(- sum held-out log p / number of held-out tokens), pooled over all documents."""
+    """exp(- sum held-out log p / number of held-out tokens), pooled over all documents.
+
+    A model with ``word_probabilities(observed, rows, cols)`` (p of word ``cols[i]`` in document
+    ``rows[i]``) is asked for the held-out entries only; others give dense ``word_distribution`` rows,
+    a block of at most ``MAX_DENSE_ENTRIES`` probabilities at a time."""
     heldout = sp.csr_matrix(heldout)
     total_tokens = heldout.sum()
     if total_tokens == 0:
         raise ValueError("no held-out tokens: documents are too short for document completion")
     log_lik = 0.0
-    batch_size = max(1, min(batch_size, MAX_DENSE_ENTRIES // max(1, observed.shape[1])))
+    by_entry = getattr(model, "word_probabilities", None)
+    if by_entry is None:
+        batch_size = max(1, min(batch_size, MAX_DENSE_ENTRIES // max(1, observed.shape[1])))
     for start in range(0, observed.shape[0], batch_size):
         stop = min(start + batch_size, observed.shape[0])
         block = heldout[start:stop].tocoo()
         if block.nnz == 0:
             continue
-        probs = model.word_distribution(observed[start:stop])
-        log_lik += float(np.sum(block.data * np.log(np.maximum(probs[block.row, block.col], PROBABILITY_FLOOR))))
+        if by_entry is not None:
+            probs = by_entry(observed[start:stop], block.row, block.col)
+        else:
+            probs = model.word_distribution(observed[start:stop])[block.row, block.col]
+        log_lik += float(np.sum(block.data * np.log(np.maximum(probs, PROBABILITY_FLOOR))))
     return float(np.exp(-log_lik / total_tokens))

@@ -7,6 +7,7 @@ and ``transform(X) -> [theta per layer]`` (for the label metrics) are used when 
 """
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -29,10 +30,13 @@ DEEP_MODELS = ("ggbn", "gbn")
 
 
 class _LayerScorer:
-    """``word_distribution(observed)`` of one layer of a model (for :func:`completion_perplexity`)."""
+    """``word_distribution(observed)`` of one layer of a model, and ``word_probabilities`` where the
+    model has it (for :func:`completion_perplexity`)."""
 
     def __init__(self, model: Any, layer: int) -> None:
         self.model, self.layer = model, layer
+        if hasattr(model, "word_probabilities"):
+            self.word_probabilities = functools.partial(model.word_probabilities, layer=layer)
 
     def word_distribution(self, observed: sp.csr_matrix) -> np.ndarray:
         return self.model.word_distribution(observed, layer=self.layer)

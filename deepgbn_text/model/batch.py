@@ -8,6 +8,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from ..csr_files import release_pages
+
 CHUNK_DOCS = 8192
 """Documents gathered and copied to the device at once while training (about 30 MB for 100-word documents)."""
 
@@ -77,11 +79,13 @@ def iter_batches(
 ) -> Iterator[tuple[int, SparseBatch]]:
     """Yield ``(step, batch)`` over the documents ``counts[rows]`` in order, ``batch_size`` at a time,
     from step ``first_step`` on. Rows are gathered and copied to the device a chunk of many batches
-    at a time (one scipy gather and one transfer per chunk), and batches are views into the chunk."""
+    at a time (one scipy gather and one transfer per chunk), and batches are views into the chunk.
+    Memory-mapped counts give their pages back after each gather, so a pass holds one chunk's rows."""
     steps_per_chunk = max(1, chunk_docs // batch_size)
     docs_per_chunk = steps_per_chunk * batch_size
     for chunk_start in range(first_step // steps_per_chunk * docs_per_chunk, len(rows), docs_per_chunk):
         block = counts[rows[chunk_start : chunk_start + docs_per_chunk]]
+        release_pages(counts)
         on_device = SparseBatch.from_csr(block, device)
         indptr = block.indptr
         for start in range(0, block.shape[0], batch_size):
