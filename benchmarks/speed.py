@@ -477,7 +477,6 @@ def run_lda(args: argparse.Namespace, payload: dict[str, Any], out: Path) -> Non
     import torch
     from threadpoolctl import threadpool_info
 
-    from deepgbn_text import GeneralizedGBN
     from deepgbn_text.baselines import GensimLDA, TomotopyLDA
     from deepgbn_text.estimator import default_topics
     from deepgbn_text.evaluate import completion_perplexity, completion_split
@@ -529,53 +528,71 @@ def run_lda(args: argparse.Namespace, payload: dict[str, Any], out: Path) -> Non
             write_results(out, payload)
         entry["blas"] = [{k: i.get(k) for k in ("internal_api", "num_threads")} for i in threadpool_info()]
         targets = {name: r["perplexity"] for name, r in entry["lda"].items() if "perplexity" in r}
-        estimator = GeneralizedGBN(n_topics=topics, n_layers=len(topics), hidden=args.hidden,
-                                   epochs=2 if args.quick else args.epochs, batch_size=args.lda_batch_size,
-                                   seed=args.seed, device=args.device)
-        tracker = PerplexityTracker(estimator, observed, heldout, targets, args.model_max_seconds,
-                                    not args.no_stop_when_reached)
-        print(f"   ggbn: fit (targets {', '.join(f'{k} {v:.1f}' for k, v in targets.items())})", flush=True)
-        tracker.started = time.perf_counter()
-        try:
-            estimator.fit(train, callback=tracker)
-        except StopFitting:
-            pass
-        best = min(tracker.history, key=lambda h: h["test_perplexity"])
-        ours: dict[str, Any] = {
-            "settings": f"GeneralizedGBN {'-'.join(map(str, topics))}, hidden {args.hidden}, batch "
-                        f"{args.lda_batch_size}, lr 3e-3, up to {estimator.epochs} epochs, {threads} torch threads, "
-                        f"{estimator.device_}; test theta = encoder mean",
-            "history": tracker.history, "stopped_by": tracker.stopped_by, "best": best,
-            "wall_seconds": tracker.history[-1]["wall_seconds"], "reached": tracker.reached,
-        }
-        entry["ggbn"] = ours
-        entry["ratios"] = {}
-        for name, target in targets.items():
-            hit = tracker.reached.get(name)
-            entry["ratios"][name] = (hit["wall_seconds"] / entry["lda"][name]["fit_seconds"]) if hit else None
+        entry["ggbn"], entry["ratios"] = {}, {}
+        for spec in args.ours.split(","):
+            label, ours = fit_ours(args, spec, topics, threads, train, observed, heldout, targets)
+            entry["ggbn"][label] = ours
+            entry["ratios"][label] = {name: (hit["wall_seconds"] / entry["lda"][name]["fit_seconds"])
+                                      if (hit := ours["reached"].get(name)) else None for name in targets}
+            write_results(out, payload)
         entry["load_average_after"] = load_average()
         print(lda_markdown({dataset: entry}), flush=True)
         write_results(out, payload)
 
 
+def parse_ours(spec: str) -> tuple[str, int, float]:
+    """``posterior:batch:lr`` (e.g. ``gamma:128:6e-3``) as its three parts."""
+    try:
+        posterior, batch, lr = spec.strip().split(":")
+        return posterior, int(batch), float(lr)
+    except ValueError:
+        sys.exit(f"--ours: expected posterior:batch:lr such as weibull:64:3e-3, got {spec!r}")
+
+
+def fit_ours(args: argparse.Namespace, spec: str, topics: list[int], threads: int, train: Any, observed: Any,
+             heldout: Any, targets: dict[str, float]) -> tuple[str, dict[str, Any]]:
+    """Fit one configuration of our model, scoring the test split after every epoch."""
+    from deepgbn_text import GeneralizedGBN
+
+    posterior, batch_size, lr = parse_ours(spec)
+    label = f"{posterior}, batch {batch_size}, lr {lr:g}"
+    estimator = GeneralizedGBN(n_topics=topics, n_layers=len(topics), hidden=args.hidden, posterior=posterior,
+                               epochs=2 if args.quick else args.epochs, batch_size=batch_size, lr=lr,
+                               seed=args.seed, device=args.device)
+    tracker = PerplexityTracker(estimator, observed, heldout, targets, args.model_max_seconds,
+                                not args.no_stop_when_reached)
+    print(f"   ggbn ({label}): fit (targets {', '.join(f'{k} {v:.1f}' for k, v in targets.items())})", flush=True)
+    tracker.started = time.perf_counter()
+    try:
+        estimator.fit(train, callback=tracker)
+    except StopFitting:
+        pass
+    return label, {
+        "settings": f"GeneralizedGBN {'-'.join(map(str, topics))}, hidden {args.hidden}, {label}, up to "
+                    f"{estimator.epochs} epochs, {threads} torch threads, {estimator.device_}; "
+                    "test theta = encoder mean",
+        "history": tracker.history, "stopped_by": tracker.stopped_by,
+        "best": min(tracker.history, key=lambda h: h["test_perplexity"]),
+        "wall_seconds": tracker.history[-1]["wall_seconds"], "reached": tracker.reached,
+    }
+
+
 def lda_markdown(lda: dict[str, Any]) -> str:
-    lines = ["| data | LDA | LDA threads | LDA fit s | LDA perplexity | ours: first epoch <= it | ours: s to reach | "
-             "ratio ours / LDA | ours: best perplexity (epoch, s) |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    lines = ["| data | LDA | LDA threads | LDA fit s | LDA perplexity | ours | ours: first epoch <= it | "
+             "ours: s to reach | ratio ours / LDA | ours: best perplexity (epoch, s) |",
+             "|---|---|---:|---:|---:|---|---:|---:|---:|---|"]
     for dataset, entry in lda.items():
-        ours = entry.get("ggbn")
         for name, r in entry["lda"].items():
             if "error" in r:
-                lines.append(f"| {dataset} | {name} | - | - | failed: {r['error']} | | | | |")
+                lines.append(f"| {dataset} | {name} | - | - | failed: {r['error']} | | | | | |")
                 continue
-            hit = ours["reached"].get(name) if ours else None
-            best = ours["best"] if ours else None
-            ratio = entry["ratios"].get(name) if ours else None
-            lines.append(
-                f"| {dataset} | {name} | {r['threads']} | {r['fit_seconds']:.1f} | {r['perplexity']:.1f} | "
-                f"{hit['epoch'] if hit else 'not reached'} | {fmt_num(hit['wall_seconds'], 1) if hit else '-'} | "
-                f"{f'{ratio:.2f}' if ratio is not None else '-'} | "
-                + (f"{best['test_perplexity']:.1f} ({best['epoch']}, {best['wall_seconds']:.0f} s) |" if best else "- |"))
+            for label, ours in entry.get("ggbn", {}).items():
+                hit, best, ratio = ours["reached"].get(name), ours["best"], entry["ratios"][label].get(name)
+                lines.append(
+                    f"| {dataset} | {name} | {r['threads']} | {r['fit_seconds']:.1f} | {r['perplexity']:.1f} | "
+                    f"{label} | {hit['epoch'] if hit else 'not reached'} | "
+                    f"{fmt_num(hit['wall_seconds'], 1) if hit else '-'} | {f'{ratio:.2f}' if ratio is not None else '-'} | "
+                    f"{best['test_perplexity']:.1f} ({best['epoch']}, {best['wall_seconds']:.0f} s) |")
     return "\n".join(lines)
 
 
@@ -609,7 +626,8 @@ def main() -> None:
     parser.add_argument("--tomotopy-iterations", default="20news=1000,imdb=300")
     parser.add_argument("--gensim-passes", default="20news=10,imdb=5")
     parser.add_argument("--epochs", type=int, default=300, help="our model's epoch budget in the lda part")
-    parser.add_argument("--lda-batch-size", type=int, default=64, help="our model's batch size in the lda part")
+    parser.add_argument("--ours", default="weibull:64:3e-3",
+                        help="our configurations in the lda part, comma-separated posterior:batch:lr")
     parser.add_argument("--model-max-seconds", type=float, default=600, help="stop our model's fit after this")
     parser.add_argument("--no-stop-when-reached", action="store_true",
                         help="keep fitting after every LDA perplexity is reached")

@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .atomic import atomic_dir, read_json_object
-from .csr_files import load_csr, write_csr
+from .csr_files import load_csr, take_rows, write_csr
 from .errors import UserInputError
 
 COUNTS_DIR = "counts"
@@ -114,7 +114,7 @@ class Corpus:
     def subset(self, rows: np.ndarray | list[int]) -> Corpus:
         """The documents at ``rows`` (same vocabulary)."""
         rows = np.asarray(rows, dtype=np.int64)
-        return self._from_valid(self.counts[rows], self.vocab, [self.doc_ids[i] for i in rows])
+        return self._from_valid(take_rows(self.counts, rows), self.vocab, [self.doc_ids[i] for i in rows])
 
     def nonempty(self) -> Corpus:
         """The documents with at least one token (this corpus itself, not a copy, when none is empty)."""

@@ -16,6 +16,7 @@ from sklearn.model_selection import train_test_split
 
 from .atomic import atomic_dir, read_json_object
 from .corpus import Corpus, counts_for_vocab, vocab_hash
+from .csr_files import take_rows
 from .errors import UserInputError
 from .model.batch import SparseBatch
 from .model_config import check_config, check_digest, check_weights, weights_digest
@@ -189,7 +190,8 @@ class GeneralizedGBN:
         shares = [np.zeros(k) for k in self.topics_]
         totals = [np.zeros(k) for k in self.topics_]
         for start in range(0, len(rows), SUMMARY_CHUNK_DOCS):
-            for layer, theta in enumerate(self.transform(counts[rows[start : start + SUMMARY_CHUNK_DOCS]])):
+            chunk = take_rows(counts, rows[start : start + SUMMARY_CHUNK_DOCS])
+            for layer, theta in enumerate(self.transform(chunk)):
                 shares[layer] += (theta / np.maximum(theta.sum(1, keepdims=True), 1e-12)).sum(0)
                 totals[layer] += theta.sum(0)
         self.topic_prevalence_ = [(s / len(rows)).tolist() for s in shares]
@@ -213,7 +215,7 @@ class GeneralizedGBN:
         counts = self._counts(X)
         parts: list[list[np.ndarray]] = [[] for _ in self.topics_]
         for start in range(0, counts.shape[0], EVAL_BATCH_SIZE):
-            batch = SparseBatch.from_csr(counts[start : start + EVAL_BATCH_SIZE], self.device_)
+            batch = SparseBatch.from_csr(take_rows(counts, slice(start, start + EVAL_BATCH_SIZE)), self.device_)
             for layer, theta in enumerate(self.module_.posterior_means(batch)):
                 parts[layer].append(theta.cpu().numpy())
         return [np.concatenate(p) for p in parts]

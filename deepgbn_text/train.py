@@ -21,7 +21,7 @@ import scipy.sparse as sp
 import torch
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .csr_files import row_sums
+from .csr_files import row_sums, take_rows
 from .distributed import Ranks
 from .distributions import POSITIVE_MIN
 from .errors import UserInputError
@@ -190,7 +190,8 @@ class Trainer:
         self.val: Validation | None = None
         if val_rows is not None and len(val_rows):
             rows = np.asarray(val_rows, dtype=np.int64)
-            self.val = Validation(rows, max(1, int(lengths[rows].sum())), *completion_split(counts[rows], seed=split_seed))
+            observed, heldout = completion_split(take_rows(counts, rows), seed=split_seed)
+            self.val = Validation(rows, max(1, int(lengths[rows].sum())), observed, heldout)
         if self.ranks.rank:
             torch.manual_seed(seed + self.ranks.rank)  # every rank its own sampling noise
         self.params = list(module.parameters())

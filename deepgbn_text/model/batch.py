@@ -8,7 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from ..csr_files import release_pages
+from ..csr_files import take_rows
 
 CHUNK_DOCS = 8192
 """Documents gathered and copied to the device at once while training (about 30 MB for 100-word documents)."""
@@ -84,8 +84,7 @@ def iter_batches(
     steps_per_chunk = max(1, chunk_docs // batch_size)
     docs_per_chunk = steps_per_chunk * batch_size
     for chunk_start in range(first_step // steps_per_chunk * docs_per_chunk, len(rows), docs_per_chunk):
-        block = counts[rows[chunk_start : chunk_start + docs_per_chunk]]
-        release_pages(counts)
+        block = take_rows(counts, rows[chunk_start : chunk_start + docs_per_chunk])
         on_device = SparseBatch.from_csr(block, device)
         indptr = block.indptr
         for start in range(0, block.shape[0], batch_size):
