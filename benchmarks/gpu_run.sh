@@ -16,7 +16,7 @@
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu-out}
 STAGES=${STAGES:-"tests speed"}
-TESTS=${TESTS:-"tests/test_distributions.py tests/test_model.py"}
+TESTS=${TESTS:-"tests/test_distributions.py tests/test_model.py tests/test_device_corpus.py"}
 DEVICE=cuda
 SIZES=all
 BATCHES=4096,16384

@@ -246,7 +246,9 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     with deterministic_on_cpu(device):
         Trainer(module, counts, order[: batch * spec["warmup_steps"]], None, config, spec["seed"], device).run()
         records: list[dict[str, Any]] = []
+        setup = time.perf_counter()
         trainer = Trainer(module, counts, timed_rows, None, config, spec["seed"], device, callback=records.append)
+        setup = time.perf_counter() - setup  # on a GPU with room: copying the whole corpus there (DeviceCSR)
         wall = time.perf_counter()
         trainer.run()
         if cuda:
@@ -256,6 +258,7 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
         docs_per_s = len(timed_rows) / seconds
         tokens_per_s = float(doc_tokens[timed_rows].sum()) / seconds
         result.update({
+            "corpus_on_device": trainer.device_counts is not None, "trainer_setup_seconds": setup,
             "timed_steps": timed_steps, "steps_per_epoch": steps_epoch, "extrapolated": extrapolated,
             "timed_docs": int(len(timed_rows)), "timed_seconds": seconds, "timed_wall_seconds": wall,
             "docs_per_second": docs_per_s, "tokens_per_second": tokens_per_s,
@@ -540,13 +543,15 @@ def run_lda(args: argparse.Namespace, payload: dict[str, Any], out: Path) -> Non
         write_results(out, payload)
 
 
-def parse_ours(spec: str) -> tuple[str, int, float]:
-    """``posterior:batch:lr`` (e.g. ``gamma:128:6e-3``) as its three parts."""
+def parse_ours(spec: str) -> tuple[str, int, float, int]:
+    """``posterior:batch:lr[:lr_decay_patience]`` (e.g. ``gamma:128:6e-3:5``) as its parts."""
     try:
-        posterior, batch, lr = spec.strip().split(":")
-        return posterior, int(batch), float(lr)
+        posterior, batch, lr, *decay = spec.strip().split(":")
+        if len(decay) > 1:
+            raise ValueError(spec)
+        return posterior, int(batch), float(lr), int(decay[0]) if decay else 0
     except ValueError:
-        sys.exit(f"--ours: expected posterior:batch:lr such as weibull:64:3e-3, got {spec!r}")
+        sys.exit(f"--ours: expected posterior:batch:lr[:lr_decay_patience] such as gamma:128:6e-3:5, got {spec!r}")
 
 
 def fit_ours(args: argparse.Namespace, spec: str, topics: list[int], threads: int, train: Any, observed: Any,
@@ -554,11 +559,11 @@ def fit_ours(args: argparse.Namespace, spec: str, topics: list[int], threads: in
     """Fit one configuration of our model, scoring the test split after every epoch."""
     from deepgbn_text import GeneralizedGBN
 
-    posterior, batch_size, lr = parse_ours(spec)
-    label = f"{posterior}, batch {batch_size}, lr {lr:g}"
+    posterior, batch_size, lr, decay = parse_ours(spec)
+    label = f"{posterior}, batch {batch_size}, lr {lr:g}" + (f", lr halved every {decay} stale epochs" if decay else "")
     estimator = GeneralizedGBN(n_topics=topics, n_layers=len(topics), hidden=args.hidden, posterior=posterior,
                                epochs=2 if args.quick else args.epochs, batch_size=batch_size, lr=lr,
-                               seed=args.seed, device=args.device)
+                               lr_decay_patience=decay, seed=args.seed, device=args.device)
     tracker = PerplexityTracker(estimator, observed, heldout, targets, args.model_max_seconds,
                                 not args.no_stop_when_reached)
     print(f"   ggbn ({label}): fit (targets {', '.join(f'{k} {v:.1f}' for k, v in targets.items())})", flush=True)
@@ -627,7 +632,7 @@ def main() -> None:
     parser.add_argument("--gensim-passes", default="20news=10,imdb=5")
     parser.add_argument("--epochs", type=int, default=300, help="our model's epoch budget in the lda part")
     parser.add_argument("--ours", default="weibull:64:3e-3",
-                        help="our configurations in the lda part, comma-separated posterior:batch:lr")
+                        help="our configurations in the lda part, comma-separated posterior:batch:lr[:lr_decay_patience]")
     parser.add_argument("--model-max-seconds", type=float, default=600, help="stop our model's fit after this")
     parser.add_argument("--no-stop-when-reached", action="store_true",
                         help="keep fitting after every LDA perplexity is reached")

@@ -67,6 +67,7 @@ class GeneralizedGBN:
         "kl_warmup": lambda v: isinstance(v, (int, float)) and 0 <= v <= 1,
         "val_fraction": lambda v: isinstance(v, (int, float)) and 0 <= v < 1,
         "patience": lambda v: isinstance(v, int) and v >= 1,
+        "lr_decay_patience": lambda v: isinstance(v, int) and v >= 0,
         "seed": lambda v: isinstance(v, int) and v >= 0,
         "refine_steps": lambda v: isinstance(v, int) and v >= 0,
         "device": lambda v: isinstance(v, str) and (v in ("auto", "cpu") or v.startswith("cuda")),
@@ -86,6 +87,7 @@ class GeneralizedGBN:
         kl_warmup: float = 0.1,
         val_fraction: float = 0.1,
         patience: int = 30,
+        lr_decay_patience: int = 0,
         seed: int = 0,
         device: str = "auto",
         refine_steps: int = 0,
@@ -102,6 +104,7 @@ class GeneralizedGBN:
         self.kl_warmup = kl_warmup
         self.val_fraction = val_fraction
         self.patience = patience
+        self.lr_decay_patience = lr_decay_patience
         self.seed = seed
         self.device = device
         self.refine_steps = refine_steps
@@ -157,7 +160,8 @@ class GeneralizedGBN:
         self.topics_ = topics
         self.module_ = self._build_module(corpus.n_words, topics).to(self.device_)
         config = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-                             kl_warmup=self.kl_warmup, patience=self.patience)
+                             kl_warmup=self.kl_warmup, patience=self.patience,
+                             lr_decay_patience=self.lr_decay_patience)
         plan = None
         if checkpoint is not None:
             fingerprint = {**{k: v for k, v in self.get_params().items() if k != "device"},

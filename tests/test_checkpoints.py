@@ -140,3 +140,14 @@ def test_a_nan_gradient_with_a_finite_loss_is_skipped(small_corpus, monkeypatch)
     model = GeneralizedGBN(**FAST).fit(small_corpus)
     assert model.history_[0]["skipped_steps"] == 1
     assert all(torch.isfinite(p).all() for p in model.module_.parameters())
+
+
+def test_the_learning_rate_halves_after_every_few_epochs_without_a_better_held_out_elbo(small_corpus, monkeypatch):
+    import deepgbn_text.train as train_module
+
+    calls = []
+    monkeypatch.setattr(train_module, "_elbo_sum", lambda module, batches, device: calls.append(1) or -float(len(calls)))
+    options = {**FAST, "epochs": 8, "kl_warmup": 0.0, "lr": 0.01}
+    model = GeneralizedGBN(**options, lr_decay_patience=2).fit(small_corpus)
+    assert [r["lr"] for r in model.history_] == [0.01, 0.01, 0.01, 0.005, 0.005, 0.0025, 0.0025, 0.00125]
+    assert [r["lr"] for r in GeneralizedGBN(**options).fit(small_corpus).history_] == [0.01] * 8  # 0: never

@@ -1,6 +1,7 @@
 """Sparse minibatches: rows of a CSR count matrix as torch tensors, never densified."""
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -8,7 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from ..csr_files import take_rows
+from ..csr_files import release_pages, row_sums, take_rows
 
 CHUNK_DOCS = 8192
 """Documents gathered and copied to the device at once while training (about 30 MB for 100-word documents)."""
@@ -92,3 +93,59 @@ def iter_batches(
             if step >= first_step:
                 stop = min(start + batch_size, block.shape[0])
                 yield step, on_device.row_slice(start, stop, int(indptr[start]), int(indptr[stop]))
+
+
+DEVICE_CORPUS_SHARE = 0.5
+"""The largest share of a GPU's free memory that :class:`DeviceCSR` may fill with a corpus."""
+UPLOAD_ENTRIES = 1 << 24
+"""Entries copied to the device at a time by :class:`DeviceCSR` (about 200 MB of pinned host memory)."""
+
+
+class DeviceCSR:
+    """A CSR count matrix copied to a device once, with minibatches of rows gathered there.
+
+    A batch costs a few device kernels and no host work beyond slicing the host copy of the row
+    lengths (which gives every batch's number of entries, so nothing waits for the device). For a GPU
+    this replaces gathering rows with scipy on the host and copying them, which for 1M documents costs
+    several seconds an epoch."""
+
+    def __init__(self, counts: sp.csr_matrix, device: torch.device | str) -> None:
+        self.device = torch.device(device)
+        self.n_words = counts.shape[1]
+        self.row_entries = np.diff(np.asarray(counts.indptr, dtype=np.int64))
+        tokens = row_sums(counts).astype(np.float32)
+        self.indptr = torch.from_numpy(np.asarray(counts.indptr[:-1], dtype=np.int64)).to(self.device)
+        self.entries = torch.from_numpy(self.row_entries).to(self.device)
+        self.tokens = torch.from_numpy(tokens).to(self.device)
+        self.cols = torch.empty(counts.nnz, dtype=torch.int32, device=self.device)
+        self.values = torch.empty(counts.nnz, dtype=torch.float32, device=self.device)
+        for start in range(0, counts.nnz, UPLOAD_ENTRIES):
+            stop = min(start + UPLOAD_ENTRIES, counts.nnz)
+            self.cols[start:stop] = torch.from_numpy(np.array(counts.indices[start:stop], dtype=np.int32))
+            self.values[start:stop] = torch.from_numpy(np.array(counts.data[start:stop], dtype=np.float32))
+            release_pages(counts)
+
+    @staticmethod
+    def fits(counts: sp.csr_matrix, device: torch.device) -> bool:
+        """Whether ``counts`` should live on ``device``: a GPU with room for it to spare."""
+        if device.type != "cuda":
+            return False
+        free, _ = torch.cuda.mem_get_info(device)
+        return counts.nnz * 8 + counts.shape[0] * 20 <= DEVICE_CORPUS_SHARE * free
+
+    def batches(self, rows: np.ndarray, batch_size: int, first_step: int = 0) -> Iterator[tuple[int, SparseBatch]]:
+        """Yield ``(step, batch)`` over the documents ``rows`` in order, as :func:`iter_batches` does."""
+        rows = np.asarray(rows, dtype=np.int64)
+        ends = np.cumsum(self.row_entries[rows])
+        on_device = torch.from_numpy(rows).to(self.device, non_blocking=True)
+        for step in range(first_step, math.ceil(len(rows) / batch_size)):
+            start, stop = step * batch_size, min((step + 1) * batch_size, len(rows))
+            n_entries = int(ends[stop - 1] - (ends[start - 1] if start else 0))
+            yield step, self._gather(on_device[start:stop], n_entries)
+
+    def _gather(self, rows: torch.Tensor, n_entries: int) -> SparseBatch:
+        entries = self.entries[rows]
+        offsets = torch.cumsum(entries, 0) - entries
+        doc = torch.repeat_interleave(torch.arange(rows.shape[0], device=self.device), entries, output_size=n_entries)
+        source = self.indptr[rows][doc] + torch.arange(n_entries, device=self.device) - offsets[doc]
+        return SparseBatch(offsets, self.cols[source].long(), self.values[source], doc, self.tokens[rows], self.n_words)
