@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pickle
+import tempfile
 
 import numpy as np
 import pytest
@@ -110,10 +111,12 @@ def test_an_epoch_of_nan_losses_rolls_back_with_half_the_learning_rate(small_cor
     assert all(torch.isfinite(p).all() for p in model.module_.parameters())
 
 
-def test_persistent_nan_stops_with_a_message_naming_the_cause(small_corpus, monkeypatch):
+def test_persistent_nan_stops_with_a_message_naming_the_cause(small_corpus, monkeypatch, tmp_path):
     _nan_forward(monkeypatch, lambda i: True)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the roll-back states are kept
     with pytest.raises(TrainingDiverged, match=r"epoch 1 gave a NaN/Inf loss.*after 2 roll-backs.*lower --lr"):
         GeneralizedGBN(**FAST).fit(small_corpus)
+    assert list(tmp_path.iterdir()) == []  # the state files went with the failed fit
 
 
 def test_a_few_nan_steps_are_skipped_and_counted(small_corpus, monkeypatch):
