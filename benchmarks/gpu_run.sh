@@ -5,6 +5,7 @@
 #
 #   OUT=/some/dir bash benchmarks/gpu_run.sh                 # default stages: tests speed
 #   STAGES="tests speed check" bash benchmarks/gpu_run.sh     # also the older gpu_check.py fits (~6 min)
+#   STAGES="tests speed hostdata" bash benchmarks/gpu_run.sh  # also 1M x 50k with batches gathered on the host
 #   bash benchmarks/gpu_run.sh --dry-run                      # the same stages on the CPU with tiny sizes
 #
 # Needs build/gpu/wheels (safetensors) and build/gpu/20ng-train (see docs/performance.md for how they
@@ -19,11 +20,12 @@ STAGES=${STAGES:-"tests speed"}
 TESTS=${TESTS:-"tests/test_distributions.py tests/test_model.py tests/test_device_corpus.py"}
 DEVICE=cuda
 SIZES=all
+LARGEST=1Mx50k
 BATCHES=4096,16384
 STEPS=300
 TWENTY_NG=build/gpu/20ng-train
 if [[ "${1:-}" == "--dry-run" ]]; then  # a smoke run of this script without a GPU
-  DEVICE=cpu SIZES=2kx500,5kx1k BATCHES=256 STEPS=5
+  DEVICE=cpu SIZES=2kx500,5kx1k LARGEST=5kx1k BATCHES=256 STEPS=5
 fi
 mkdir -p "$OUT"
 started=$(date +%s)
@@ -55,6 +57,13 @@ if [[ " $STAGES " == *" speed "* ]]; then
   timeout 420 python benchmarks/speed.py --device "$DEVICE" --parts grid --sizes "$SIZES" --no-real \
     --batch-size "$BATCHES" --max-steps "$STEPS" --max-val-docs 20000 --config-timeout 120 \
     --json "$OUT/speed-$DEVICE.json" 2>&1 | tee "$OUT/speed-$DEVICE.txt"
+fi
+
+if [[ " $STAGES " == *" hostdata "* ]]; then  # the largest configuration again, batches gathered on the host
+  stamp "speed: largest corpus, host data path"
+  timeout 150 python benchmarks/speed.py --device "$DEVICE" --parts grid --sizes "$LARGEST" --no-real --host-data \
+    --batch-size "${BATCHES##*,}" --max-steps "$STEPS" --no-validation --config-timeout 120 \
+    --json "$OUT/speed-$DEVICE-hostdata.json" 2>&1 | tee "$OUT/speed-$DEVICE-hostdata.txt"
 fi
 
 if [[ " $STAGES " == *" check "* ]]; then

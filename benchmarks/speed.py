@@ -211,9 +211,12 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     from deepgbn_text import Corpus
     from deepgbn_text.csr_files import row_sums
     from deepgbn_text.estimator import default_topics, resolve_device
+    from deepgbn_text.model.batch import DeviceCSR
     from deepgbn_text.model.gbn import GBN
     from deepgbn_text.train import TrainConfig, Trainer, deterministic_on_cpu
 
+    if spec.get("host_data"):  # measure the host path (scipy gather, copy per chunk) even where the GPU has room
+        DeviceCSR.fits = staticmethod(lambda counts, device: False)
     if spec.get("threads"):
         torch.set_num_threads(spec["threads"])
     device = resolve_device(spec["device"])
@@ -373,7 +376,7 @@ def run_grid(args: argparse.Namespace, payload: dict[str, Any], out: Path) -> No
         spec = {"folder": str(config["folder"]), "batch_size": config["batch_size"], "max_steps": config["max_steps"],
                 "warmup_steps": args.warmup_steps, "layers": args.layers, "hidden": args.hidden, "link": args.link,
                 "device": args.device, "threads": args.threads, "seed": args.seed, "val_fraction": args.val_fraction,
-                "validate": not args.no_validation, "max_val_docs": args.max_val_docs}
+                "validate": not args.no_validation, "max_val_docs": args.max_val_docs, "host_data": args.host_data}
         print(f"-- {config['name']}, batch {config['batch_size']} ...", flush=True)
         started = time.perf_counter()
         try:
@@ -618,6 +621,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--val-fraction", type=float, default=0.1)
     parser.add_argument("--no-validation", action="store_true", help="do not time the per-epoch validation")
+    parser.add_argument("--host-data", action="store_true",
+                        help="on a GPU, gather batches on the host as on a CPU instead of from a copy of the corpus there")
     parser.add_argument("--max-val-docs", type=int, default=None,
                         help="time validation on at most this many documents and scale up (marked extrapolated)")
     parser.add_argument("--corpus", action="append", help="NAME=FOLDER: a prepared corpus folder to add to the grid")
