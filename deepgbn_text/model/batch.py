@@ -98,7 +98,7 @@ def iter_batches(
 DEVICE_CORPUS_SHARE = 0.5
 """The largest share of a GPU's free memory that :class:`DeviceCSR` may fill with a corpus."""
 UPLOAD_ENTRIES = 1 << 24
-"""Entries copied to the device at a time by :class:`DeviceCSR` (about 200 MB of pinned host memory)."""
+"""Entries copied to the device at a time by :class:`DeviceCSR` (128 MB of host copies)."""
 
 
 class DeviceCSR:
@@ -114,7 +114,7 @@ class DeviceCSR:
         self.n_words = counts.shape[1]
         self.row_entries = np.diff(np.asarray(counts.indptr, dtype=np.int64))
         tokens = row_sums(counts).astype(np.float32)
-        self.indptr = torch.from_numpy(np.asarray(counts.indptr[:-1], dtype=np.int64)).to(self.device)
+        self.row_starts = torch.from_numpy(np.asarray(counts.indptr[:-1], dtype=np.int64)).to(self.device)
         self.entries = torch.from_numpy(self.row_entries).to(self.device)
         self.tokens = torch.from_numpy(tokens).to(self.device)
         self.cols = torch.empty(counts.nnz, dtype=torch.int32, device=self.device)
@@ -147,5 +147,5 @@ class DeviceCSR:
         entries = self.entries[rows]
         offsets = torch.cumsum(entries, 0) - entries
         doc = torch.repeat_interleave(torch.arange(rows.shape[0], device=self.device), entries, output_size=n_entries)
-        source = self.indptr[rows][doc] + torch.arange(n_entries, device=self.device) - offsets[doc]
+        source = self.row_starts[rows][doc] + torch.arange(n_entries, device=self.device) - offsets[doc]
         return SparseBatch(offsets, self.cols[source].long(), self.values[source], doc, self.tokens[rows], self.n_words)
