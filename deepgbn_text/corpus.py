@@ -1,13 +1,14 @@
 """Corpus: a sparse document-word count matrix with its vocabulary and document ids."""
 from __future__ import annotations
 
+import codecs
 import gzip
 import hashlib
 import json
 import os
 import zipfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -27,6 +28,8 @@ VOCAB_FILE = "vocab.txt"
 DOC_IDS_FILE = "doc_ids.txt"
 META_FILE = "meta.json"
 FORMAT_VERSION = 2
+ID_READ_BYTES = 1 << 20
+"""Bytes of ``doc_ids.txt`` read at a time while it is checked."""
 
 
 def as_count_matrix(matrix: object, source: str = "counts") -> sp.csr_matrix:
@@ -65,14 +68,14 @@ class Corpus:
 
     counts: sp.csr_matrix
     vocab: list[str]
-    doc_ids: list[str] = field(default_factory=list)
+    doc_ids: Sequence[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.counts = as_count_matrix(self.counts)
         self._check_labels()
 
     @classmethod
-    def _from_valid(cls, counts: sp.csr_matrix, vocab: list[str], doc_ids: list[str]) -> Corpus:
+    def _from_valid(cls, counts: sp.csr_matrix, vocab: list[str], doc_ids: Sequence[str]) -> Corpus:
         """A Corpus around counts that are already canonical CSR int32 (neither converted nor copied)."""
         corpus = cls.__new__(cls)
         corpus.counts, corpus.vocab, corpus.doc_ids = counts, vocab, doc_ids
@@ -82,9 +85,8 @@ class Corpus:
     def _check_labels(self) -> None:
         """Make the vocabulary and document ids lists of str and check them against the matrix shape."""
         self.vocab = [str(w) for w in self.vocab]
-        if not self.doc_ids:
-            self.doc_ids = [str(i) for i in range(self.counts.shape[0])]
-        self.doc_ids = [str(d) for d in self.doc_ids]
+        if not isinstance(self.doc_ids, DocIdFile):  # a DocIdFile was checked when it was made
+            self.doc_ids = [str(d) for d in self.doc_ids] or [str(i) for i in range(self.counts.shape[0])]
         n_docs, n_words = self.counts.shape
         if len(self.vocab) != n_words:
             raise UserInputError(
@@ -153,7 +155,7 @@ class Corpus:
         _require_files(folder, [COUNTS_DIR, VOCAB_FILE, DOC_IDS_FILE])
         vocab = read_vocab(folder / VOCAB_FILE)
         counts = load_csr(folder / COUNTS_DIR, len(vocab), mmap)
-        return cls._from_valid(counts, vocab, read_doc_ids(folder / DOC_IDS_FILE, counts.shape[0]))
+        return cls._from_valid(counts, vocab, DocIdFile(folder / DOC_IDS_FILE, counts.shape[0]))
 
 
 def is_corpus_folder(path: str | os.PathLike[str]) -> bool:
@@ -180,18 +182,49 @@ def doc_id_line(doc_id: str) -> str:
     return doc_id + "\n"
 
 
-def read_doc_ids(path: Path, n_docs: int) -> list[str]:
-    """The ``n_docs`` ids of ``doc_ids.txt`` (lines end with "\\n" only; "\\r" belongs to an id)."""
-    try:
-        with open(path, encoding="utf-8", newline="") as lines:
-            ids = lines.read().split("\n")
-    except UnicodeDecodeError:
-        raise UserInputError(f"{path}: not UTF-8 text; prepare the corpus again") from None
-    if ids[-1] == "":
-        ids.pop()
-    if len(ids) != n_docs:
-        raise UserInputError(f"{path}: {len(ids)} ids for {n_docs} documents; prepare the corpus again")
-    return ids
+class DocIdFile(Sequence[str]):
+    """The ids of a ``doc_ids.txt``, read into memory on first use (fitting never needs them; a million
+    ids cost about 70 MB as Python strings). The file is checked when this is made: one id per document,
+    UTF-8, lines ending with "\\n" only ("\\r" belongs to an id)."""
+
+    def __init__(self, path: Path, n_docs: int) -> None:
+        self.path, self.n_docs = path, n_docs
+        self._ids: list[str] | None = None
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        lines, last = 0, b"\n"
+        try:
+            with open(path, "rb") as source:
+                for block in iter(lambda: source.read(ID_READ_BYTES), b""):
+                    decoder.decode(block)
+                    lines += block.count(b"\n")
+                    last = block[-1:]
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise UserInputError(f"{path}: not UTF-8 text; prepare the corpus again") from None
+        found = lines + (last != b"\n")
+        if found != n_docs:
+            raise UserInputError(f"{path}: {found} ids for {n_docs} documents; prepare the corpus again")
+
+    def _load(self) -> list[str]:
+        if self._ids is None:
+            with open(self.path, encoding="utf-8", newline="") as lines:
+                ids = lines.read().split("\n")
+            self._ids = ids[:-1] if ids[-1] == "" else ids
+        return self._ids
+
+    def __len__(self) -> int:
+        return self.n_docs
+
+    def __getitem__(self, index):  # type: ignore[no-untyped-def] - int -> str, slice -> list[str]
+        return self._load()[index]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (DocIdFile, list, tuple)):
+            return len(other) == self.n_docs and list(self) == list(other)
+        return NotImplemented
 
 
 def write_vocab_and_meta(folder: Path, vocab: Sequence[str], n_docs: int, n_tokens: int) -> None:

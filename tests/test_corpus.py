@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from deepgbn_text import csr_files
+from deepgbn_text import GeneralizedGBN, csr_files
 from deepgbn_text.corpus import Corpus, read_vocab
 from deepgbn_text.errors import UserInputError
 
@@ -68,6 +68,25 @@ def test_doc_ids_keep_carriage_returns_and_empty_ids(tmp_path):
     counts = sp.csr_matrix(np.array([[1], [2], [3]]))
     Corpus(counts, ["a"], ["x\ry", "", " z "]).save(tmp_path / "c")
     assert Corpus.load(tmp_path / "c").doc_ids == ["x\ry", "", " z "]
+
+
+@pytest.mark.parametrize("text,problem", [("a\nb\n", "2 ids for 3 documents"), ("a\nb\nc\nd", "4 ids for 3"),
+                                          (b"a\n\xff\nc\n", "not UTF-8")])
+def test_a_damaged_doc_ids_file_is_refused_when_the_corpus_is_loaded(tmp_path, text, problem):
+    Corpus(sp.csr_matrix(np.array([[1], [2], [3]])), ["w"], ["a", "b", "c"]).save(tmp_path / "c")
+    ids = tmp_path / "c" / "doc_ids.txt"
+    ids.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(UserInputError, match=problem):
+        Corpus.load(tmp_path / "c")
+
+
+def test_document_ids_are_read_only_when_used(tmp_path, small_corpus):
+    small_corpus.save(tmp_path / "c")
+    loaded = Corpus.load(tmp_path / "c")
+    GeneralizedGBN(n_topics=[4], n_layers=1, hidden=8, epochs=1, device="cpu").fit(loaded)
+    assert loaded.doc_ids._ids is None  # fitting never touched them
+    assert loaded.doc_ids == small_corpus.doc_ids and loaded.doc_ids[2:4] == small_corpus.doc_ids[2:4]
+    assert loaded.subset([3, 1]).doc_ids == [small_corpus.doc_ids[3], small_corpus.doc_ids[1]]
 
 
 def test_a_doc_id_with_a_line_break_is_refused_and_nothing_is_written(tmp_path):
