@@ -185,9 +185,9 @@ class Trainer:
         self.module, self.counts, self.config, self.device = module, counts, config, device
         self.callback, self.checkpoint = callback, checkpoint
         self.ranks = Ranks.current()
-        self.device_counts = DeviceCSR(counts, device) if DeviceCSR.fits(counts, device) else None
         self.train_rows = np.asarray(train_rows, dtype=np.int64)
         lengths = row_sums(counts)
+        self.device_counts = DeviceCSR(counts, lengths, device) if DeviceCSR.fits(counts, device) else None
         self.train_tokens = max(1, int(lengths[self.train_rows].sum()))
         self.rng = np.random.default_rng(seed)
         split_seed = int(self.rng.integers(2**31))

@@ -8,6 +8,7 @@ import scipy.sparse as sp
 import torch
 
 from deepgbn_text import GeneralizedGBN
+from deepgbn_text.csr_files import row_sums
 from deepgbn_text.model import batch as batch_module
 from deepgbn_text.model.batch import DeviceCSR, iter_batches
 
@@ -27,7 +28,7 @@ def test_device_batches_equal_host_batches(batch_size, first_step, device_name, 
     counts = sp.csr_matrix(counts)
     counts.eliminate_zeros()
     monkeypatch.setattr(batch_module, "UPLOAD_ENTRIES", 999)  # several upload blocks
-    device_counts = DeviceCSR(counts, device_name)
+    device_counts = DeviceCSR(counts, row_sums(counts), device_name)
     order = np.random.default_rng(0).permutation(500)
     host = list(iter_batches(counts, order, batch_size, torch.device(device_name), first_step))
     device = list(device_counts.batches(order, batch_size, first_step))

@@ -9,7 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from ..csr_files import release_pages, row_sums, take_rows
+from ..csr_files import release_pages, take_rows
 
 CHUNK_DOCS = 8192
 """Documents gathered and copied to the device at once while training (about 30 MB for 100-word documents)."""
@@ -109,11 +109,12 @@ class DeviceCSR:
     this replaces gathering rows with scipy on the host and copying them, which for 1M documents costs
     several seconds an epoch."""
 
-    def __init__(self, counts: sp.csr_matrix, device: torch.device | str) -> None:
+    def __init__(self, counts: sp.csr_matrix, row_tokens: np.ndarray, device: torch.device | str) -> None:
+        """``row_tokens``: every row's total count (:func:`~deepgbn_text.csr_files.row_sums` of ``counts``)."""
         self.device = torch.device(device)
         self.n_words = counts.shape[1]
         self.row_entries = np.diff(np.asarray(counts.indptr, dtype=np.int64))
-        tokens = row_sums(counts).astype(np.float32)
+        tokens = np.asarray(row_tokens, dtype=np.float32)
         self.row_starts = torch.from_numpy(np.asarray(counts.indptr[:-1], dtype=np.int64)).to(self.device)
         self.entries = torch.from_numpy(self.row_entries).to(self.device)
         self.tokens = torch.from_numpy(tokens).to(self.device)
