@@ -160,6 +160,8 @@ def fit(
     patience: Annotated[int, typer.Option(help="Epochs without held-out ELBO gain before stopping.")] = 30,
     lr_decay_patience: Annotated[int, typer.Option(
         help="Halve the learning rate after every this many epochs without held-out ELBO gain (0: never).")] = 0,
+    ema_decay: Annotated[float, typer.Option(
+        help="Validate and keep a moving average of the parameters with this decay per step (0: off; try 0.995).")] = 0.0,
     seed: Annotated[int, typer.Option(help="Random seed (same seed and device: same model).")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     out: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default runs/<input>-<timestamp>).")] = None,
@@ -207,7 +209,7 @@ def fit(
                                  "or choose another --out")
         model = GeneralizedGBN(n_topics=_parse_topics(topics), n_layers=layers, link=link, encoder=encoder, posterior=posterior, hidden=hidden, epochs=epochs,
                                batch_size=batch_size, lr=lr, kl_warmup=kl_warmup, val_fraction=val_fraction,
-                               patience=patience, lr_decay_patience=lr_decay_patience, seed=seed, device=device)
+                               patience=patience, lr_decay_patience=lr_decay_patience, ema_decay=ema_decay, seed=seed, device=device)
         model.validate_params()
         if not 0 < min_edge <= 1:
             raise UserInputError(f"--min-edge must be in (0, 1], got {min_edge}")

@@ -68,6 +68,7 @@ class GeneralizedGBN:
         "val_fraction": lambda v: isinstance(v, (int, float)) and 0 <= v < 1,
         "patience": lambda v: isinstance(v, int) and v >= 1,
         "lr_decay_patience": lambda v: isinstance(v, int) and v >= 0,
+        "ema_decay": lambda v: isinstance(v, (int, float)) and 0 <= v < 1,
         "seed": lambda v: isinstance(v, int) and v >= 0,
         "refine_steps": lambda v: isinstance(v, int) and v >= 0,
         "device": lambda v: isinstance(v, str) and (v in ("auto", "cpu") or v.startswith("cuda")),
@@ -88,6 +89,7 @@ class GeneralizedGBN:
         val_fraction: float = 0.1,
         patience: int = 30,
         lr_decay_patience: int = 0,
+        ema_decay: float = 0.0,
         seed: int = 0,
         device: str = "auto",
         refine_steps: int = 0,
@@ -105,6 +107,7 @@ class GeneralizedGBN:
         self.val_fraction = val_fraction
         self.patience = patience
         self.lr_decay_patience = lr_decay_patience
+        self.ema_decay = ema_decay
         self.seed = seed
         self.device = device
         self.refine_steps = refine_steps
@@ -161,7 +164,7 @@ class GeneralizedGBN:
         self.module_ = self._build_module(corpus.n_words, topics).to(self.device_)
         config = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                              kl_warmup=self.kl_warmup, patience=self.patience,
-                             lr_decay_patience=self.lr_decay_patience)
+                             lr_decay_patience=self.lr_decay_patience, ema_decay=self.ema_decay)
         plan = None
         if checkpoint is not None:
             fingerprint = {**{k: v for k, v in self.get_params().items() if k != "device"},

@@ -20,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from .averaging import ParameterAverage
 from .checkpoint import load_checkpoint, save_checkpoint
 from .csr_files import row_sums, take_rows
 from .distributed import Ranks
@@ -66,6 +67,9 @@ class TrainConfig:
     lr_decay_patience: int = 0
     """Halve the learning rate after every this many epochs in a row without a better held-out ELBO (0:
     never). It settles the fit in its best region instead of letting it wander there at full step size."""
+    ema_decay: float = 0.0
+    """Validate, keep and return an exponential moving average of the parameters with this decay per
+    step (0: the parameters themselves); see averaging.py."""
 
 
 @dataclass
@@ -206,6 +210,7 @@ class Trainer:
             foreach=True,  # one kernel per op over all parameters (on CPU too: about 15% of a step)
         )
         self.base_lrs = [group["lr"] for group in self.optimiser.param_groups]
+        self.average = ParameterAverage(module, config.ema_decay) if config.ema_decay else None
         self.train_module: torch.nn.Module = module
         if self.ranks.distributed:
             self.train_module = torch.nn.parallel.DistributedDataParallel(module)
@@ -231,6 +236,8 @@ class Trainer:
                     self._run_epoch()
             if BEST in self.states:
                 self.module.load_state_dict(self.states.get(BEST))
+            elif self.average is not None:
+                self.average.swap()
         finally:
             self.states.close()
         self.optimiser.zero_grad(set_to_none=True)
@@ -274,12 +281,13 @@ class Trainer:
         if record["skipped_steps"] > MAX_BAD_STEP_SHARE * n_steps * self.ranks.world:
             self._roll_back(record["skipped_steps"], n_steps * self.ranks.world)
             return
-        if self.val is not None:
-            self._validate(record)
-        record["seconds"] = self.epoch_seconds + time.perf_counter() - started
-        self.history.append(record)
-        if self.callback is not None and self.ranks.is_main:
-            self.callback(record)
+        with self._averaged():
+            if self.val is not None:
+                self._validate(record)
+            record["seconds"] = self.epoch_seconds + time.perf_counter() - started
+            self.history.append(record)
+            if self.callback is not None and self.ranks.is_main:
+                self.callback(record)
         pos.epoch, pos.step = pos.epoch + 1, 0
         pos.finished = pos.epoch > config.epochs or pos.stale >= config.patience
         self._snapshot()
@@ -288,6 +296,10 @@ class Trainer:
         flag = self.ranks.sum(torch.tensor(float(self.interrupted), device=self.device))
         if float(flag) > 0 and not pos.finished:
             self._stop_interrupted(saved=True)
+
+    def _averaged(self) -> contextlib.AbstractContextManager[None]:
+        """Validation and the callback see the parameter average when there is one."""
+        return self.average.applied() if self.average is not None else contextlib.nullcontext()
 
     def _batches(self, rows: np.ndarray, batch_size: int, first_step: int = 0) -> Iterator[tuple[int, SparseBatch]]:
         """Batches of the documents ``rows``: gathered on the device when the corpus lives there, else
@@ -308,6 +320,8 @@ class Trainer:
         for p in self.params:
             torch.nan_to_num_(p.grad, nan=0.0, posinf=0.0, neginf=0.0).mul_(finite)
         self.optimiser.step()
+        if self.average is not None:
+            self.average.update()
         self.bad_steps += (~finite).long()
         self.elbo_sum += torch.where(finite, terms.elbo().sum().detach(), 0.0)
 
@@ -335,7 +349,8 @@ class Trainer:
     # -- numerical faults -----------------------------------------------------------------------
     def _snapshot(self) -> None:
         """Keep the state to roll back to if the coming epoch fails."""
-        self.states.put(LAST_GOOD, {"module": self.module.state_dict(), "optimiser": self.optimiser.state_dict()})
+        self.states.put(LAST_GOOD, {"module": self.module.state_dict(), "optimiser": self.optimiser.state_dict(),
+                                    "average": self._average_state()})
 
     def _roll_back(self, bad: int, n_steps: int) -> None:
         """Go back to the state before this epoch with half the learning rate, or stop if that was
@@ -350,10 +365,18 @@ class Trainer:
         last_good = self.states.get(LAST_GOOD)
         self.module.load_state_dict(last_good["module"])
         self.optimiser.load_state_dict(last_good["optimiser"])
+        self._load_average_state(last_good["average"])
         pos.rollbacks += 1
         self._scale_lr(0.5)
         pos.step = 0
         log.warning("%s; rolled back to the start of the epoch with learning rate x%g", cause, pos.lr_scale)
+
+    def _average_state(self) -> dict[str, Any] | None:
+        return self.average.state_dict() if self.average is not None else None
+
+    def _load_average_state(self, state: dict[str, Any] | None) -> None:
+        if self.average is not None and state is not None:
+            self.average.load_state_dict(state)
 
     def _scale_lr(self, factor: float) -> None:
         self.position.lr_scale *= factor
@@ -384,6 +407,7 @@ class Trainer:
             "fingerprint": self._fingerprint(),
             "module": self.module.state_dict(),
             "optimiser": self.optimiser.state_dict(),
+            "average": self._average_state(),
             "best_state": self.states.get(BEST),
             "epoch_order": torch.from_numpy(self.epoch_order),
             "ranks": rank_states,
@@ -394,6 +418,7 @@ class Trainer:
     def _restore(self, payload: dict[str, Any]) -> None:
         self.module.load_state_dict(payload["module"])
         self.optimiser.load_state_dict(payload["optimiser"])
+        self._load_average_state(payload["average"])
         if payload["best_state"] is not None:
             self.states.put(BEST, payload["best_state"])
         state = json.loads(payload["state"])
