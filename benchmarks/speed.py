@@ -546,15 +546,17 @@ def run_lda(args: argparse.Namespace, payload: dict[str, Any], out: Path) -> Non
         write_results(out, payload)
 
 
-def parse_ours(spec: str) -> tuple[str, int, float, int]:
-    """``posterior:batch:lr[:lr_decay_patience]`` (e.g. ``gamma:128:6e-3:5``) as its parts."""
+def parse_ours(spec: str) -> tuple[str, int, float, int, float]:
+    """``posterior:batch:lr[:lr_decay_patience[:ema_decay]]`` (e.g. ``gamma:128:6e-3:5:0.995``) as its parts."""
     try:
-        posterior, batch, lr, *decay = spec.strip().split(":")
-        if len(decay) > 1:
+        posterior, batch, lr, *rest = spec.strip().split(":")
+        if len(rest) > 2:
             raise ValueError(spec)
-        return posterior, int(batch), float(lr), int(decay[0]) if decay else 0
+        return (posterior, int(batch), float(lr), int(rest[0]) if rest else 0,
+                float(rest[1]) if len(rest) > 1 else 0.0)
     except ValueError:
-        sys.exit(f"--ours: expected posterior:batch:lr[:lr_decay_patience] such as gamma:128:6e-3:5, got {spec!r}")
+        sys.exit("--ours: expected posterior:batch:lr[:lr_decay_patience[:ema_decay]] such as gamma:128:6e-3:5:0.995, "
+                 f"got {spec!r}")
 
 
 def fit_ours(args: argparse.Namespace, spec: str, topics: list[int], threads: int, train: Any, observed: Any,
@@ -562,11 +564,12 @@ def fit_ours(args: argparse.Namespace, spec: str, topics: list[int], threads: in
     """Fit one configuration of our model, scoring the test split after every epoch."""
     from deepgbn_text import GeneralizedGBN
 
-    posterior, batch_size, lr, decay = parse_ours(spec)
-    label = f"{posterior}, batch {batch_size}, lr {lr:g}" + (f", lr halved every {decay} stale epochs" if decay else "")
+    posterior, batch_size, lr, decay, ema = parse_ours(spec)
+    label = (f"{posterior}, batch {batch_size}, lr {lr:g}" + (f", lr halved every {decay} stale epochs" if decay else "")
+             + (f", parameter average (EMA {ema:g})" if ema else ""))
     estimator = GeneralizedGBN(n_topics=topics, n_layers=len(topics), hidden=args.hidden, posterior=posterior,
                                epochs=2 if args.quick else args.epochs, batch_size=batch_size, lr=lr,
-                               lr_decay_patience=decay, seed=args.seed, device=args.device)
+                               lr_decay_patience=decay, ema_decay=ema, seed=args.seed, device=args.device)
     tracker = PerplexityTracker(estimator, observed, heldout, targets, args.model_max_seconds,
                                 not args.no_stop_when_reached)
     print(f"   ggbn ({label}): fit (targets {', '.join(f'{k} {v:.1f}' for k, v in targets.items())})", flush=True)
@@ -637,7 +640,7 @@ def main() -> None:
     parser.add_argument("--gensim-passes", default="20news=10,imdb=5")
     parser.add_argument("--epochs", type=int, default=300, help="our model's epoch budget in the lda part")
     parser.add_argument("--ours", default="weibull:64:3e-3",
-                        help="our configurations in the lda part, comma-separated posterior:batch:lr[:lr_decay_patience]")
+                        help="our configurations in the lda part, comma-separated posterior:batch:lr[:lr_decay_patience[:ema_decay]]")
     parser.add_argument("--model-max-seconds", type=float, default=600, help="stop our model's fit after this")
     parser.add_argument("--no-stop-when-reached", action="store_true",
                         help="keep fitting after every LDA perplexity is reached")
