@@ -16,7 +16,8 @@ Data (``../shared/corpora``, see its README):
   train + val documents for training, the test documents for testing.
 
 ``--models`` may also name ``ggbn-gamma``: the Generalized GBN with the gamma posterior
-(``GeneralizedGBN(posterior="gamma")``), fitted here and scored by the same ``evaluate_model``.
+(``GeneralizedGBN(posterior="gamma")``), and ``ggbn-ema`` / ``ggbn-gamma-ema``: the same two with the
+parameter average (``ema_decay=0.995``), fitted here and scored by the same ``evaluate_model``.
 
 Prints one table per data set, writes JSON (--json) and a markdown section into --markdown (between
 marker comments, replacing an earlier run's section; default docs/benchmarks.md). Both record the
@@ -42,7 +43,9 @@ from deepgbn_text.evaluate import compare_models, comparison_markdown, evaluate_
 from bench_data import DEFAULT_CORPORA, ROOT, load_20news
 
 START, END = "<!-- compare_20news:start -->", "<!-- compare_20news:end -->"
-EXTRA_MODELS = {"ggbn-gamma": dict(link="nonlinear", posterior="gamma")}
+EXTRA_MODELS = {"ggbn-gamma": dict(link="nonlinear", posterior="gamma"),
+                "ggbn-ema": dict(link="nonlinear", ema_decay=0.995),
+                "ggbn-gamma-ema": dict(link="nonlinear", posterior="gamma", ema_decay=0.995)}
 """Deep models this script fits itself (evaluate.compare_models knows ggbn and gbn): name -> GeneralizedGBN options."""
 
 

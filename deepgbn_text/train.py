@@ -1,5 +1,6 @@
-"""The training loop: Adam on minibatches of CSR rows, KL warm-up, early stopping on held-out ELBO,
-checkpoints that resume exactly, roll-back on numerical faults, and data-parallel training."""
+"""The training loop: Adam on minibatches of CSR rows, KL warm-up, an optional parameter average (see
+averaging.py), early stopping on held-out ELBO, checkpoints that resume exactly, roll-back on numerical
+faults, and data-parallel training."""
 from __future__ import annotations
 
 import contextlib
@@ -69,7 +70,7 @@ class TrainConfig:
     never). It settles the fit in its best region instead of letting it wander there at full step size."""
     ema_decay: float = 0.0
     """Validate, keep and return an exponential moving average of the parameters with this decay per
-    step (0: the parameters themselves); see averaging.py."""
+    step (0: the parameters themselves; the average costs 4 bytes a parameter); see averaging.py."""
 
 
 @dataclass
