@@ -566,10 +566,12 @@ def fit_ours(args: argparse.Namespace, spec: str, topics: list[int], threads: in
 
     posterior, batch_size, lr, decay, ema = parse_ours(spec)
     label = (f"{posterior}, batch {batch_size}, lr {lr:g}" + (f", lr halved every {decay} stale epochs" if decay else "")
-             + (f", parameter average (EMA {ema:g})" if ema else ""))
+             + (f", parameter average (EMA {ema:g})" if ema else "")
+             + (f", KL warm-up {args.kl_warmup:g} of the epochs" if args.kl_warmup is not None else ""))
+    warmup = {} if args.kl_warmup is None else {"kl_warmup": args.kl_warmup}
     estimator = GeneralizedGBN(n_topics=topics, n_layers=len(topics), hidden=args.hidden, posterior=posterior,
                                epochs=2 if args.quick else args.epochs, batch_size=batch_size, lr=lr,
-                               lr_decay_patience=decay, ema_decay=ema, seed=args.seed, device=args.device)
+                               lr_decay_patience=decay, ema_decay=ema, seed=args.seed, device=args.device, **warmup)
     tracker = PerplexityTracker(estimator, observed, heldout, targets, args.model_max_seconds,
                                 not args.no_stop_when_reached)
     print(f"   ggbn ({label}): fit (targets {', '.join(f'{k} {v:.1f}' for k, v in targets.items())})", flush=True)
@@ -641,6 +643,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=300, help="our model's epoch budget in the lda part")
     parser.add_argument("--ours", default="weibull:64:3e-3",
                         help="our configurations in the lda part, comma-separated posterior:batch:lr[:lr_decay_patience[:ema_decay]]")
+    parser.add_argument("--kl-warmup", type=float, default=None,
+                        help="our model's KL warm-up as a share of its epoch budget (--epochs) in the lda part "
+                             "(default: the estimator's)")
     parser.add_argument("--model-max-seconds", type=float, default=600, help="stop our model's fit after this")
     parser.add_argument("--no-stop-when-reached", action="store_true",
                         help="keep fitting after every LDA perplexity is reached")
