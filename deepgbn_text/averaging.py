@@ -29,7 +29,7 @@ class ParameterAverage:
     def update(self) -> None:
         """Move the average towards the current parameters (device kernels only: no host sync)."""
         kept = min(self.decay, (1 + self.updates) / (WARMUP_UPDATES + self.updates))
-        torch._foreach_lerp_(self.average, [p.detach() for p in self.params], 1.0 - kept)
+        torch._foreach_lerp_(self.average, self.params, 1.0 - kept)
         self.updates += 1
 
     def swap(self) -> None:

@@ -375,8 +375,8 @@ class Trainer:
     def _average_state(self) -> dict[str, Any] | None:
         return self.average.state_dict() if self.average is not None else None
 
-    def _load_average_state(self, state: dict[str, Any] | None) -> None:
-        if self.average is not None and state is not None:
+    def _load_average_state(self, state: dict[str, Any]) -> None:
+        if self.average is not None:
             self.average.load_state_dict(state)
 
     def _scale_lr(self, factor: float) -> None:
