@@ -1,74 +1,82 @@
 #!/usr/bin/env bash
 # The device check, one prepared script: install what the GPU image lacks, run the model tests on the GPU,
-# then the speed benchmark (benchmarks/speed.py --device cuda): 20NG epochs at batch 64 / 1,024 / 4,096 and
-# the synthetic GBN grid (N in 10k, 100k, 1M x V in 2k, 20k, 50k, batch 4,096 and 16,384), JSON under $OUT.
+# then the speed benchmark (benchmarks/speed.py --device cuda) and the profiler (benchmarks/profile_step.py),
+# most important first, inside one time budget, and pack everything into $OUT/gpu-results.tar.gz (the device
+# tool brings back at most 8 files):
+#   1. tests (the CUDA ones included: tests/test_cuda.py, tests/test_device_corpus.py)
+#   2. 20NG epochs at batch 64 / 256 / 1,024 / 4,096 (the 0.1 s target) and a profile at 256 and 4,096
+#   3. the synthetic 1M x 50k corpus at batch 4,096 and 16,384 (the 3 s target), a profile at 16,384, and
+#      the same corpus with batches gathered on the host (--host-data) to compare both data paths
+#   4. the rest of the synthetic grid (N in 10k, 100k, 1M x V in 2k, 20k, 50k) for the growth plot
 #
-#   OUT=/some/dir bash benchmarks/gpu_run.sh                 # default stages: tests speed
-#   STAGES="tests speed check" bash benchmarks/gpu_run.sh     # also the older gpu_check.py fits (~6 min)
-#   STAGES="tests speed hostdata" bash benchmarks/gpu_run.sh  # also 1M x 50k with batches gathered on the host
-#   bash benchmarks/gpu_run.sh --dry-run                      # the same stages on the CPU with tiny sizes
+#   OUT=/some/dir bash benchmarks/gpu_run.sh        # BUDGET=540 seconds in all by default
+#   bash benchmarks/gpu_run.sh --dry-run            # the same stages on the CPU with tiny sizes
 #
 # Needs build/gpu/wheels (safetensors) and build/gpu/20ng-train (see docs/performance.md for how they
 # are made). The GPU image has torch, numpy, scipy, scikit-learn, typer and rich but no spaCy, gensim,
 # tomotopy or matplotlib: nothing run here imports them (speed.py records any such import in its JSON as
-# forbidden_imports). Synthetic corpora are generated there (8 processes, about a minute in all) under
-# build/speed. Every stage has its own time limit (120 + 100 + 420 s at most; about 6 minutes expected);
-# speed.py writes its JSON after every configuration, so a stage cut short still leaves what it measured.
+# forbidden_imports). Synthetic corpora are generated there under build/speed. Each stage gets at most its
+# own limit and never more than what is left of BUDGET; speed.py writes its JSON after every
+# configuration, so a stage cut short still leaves what it measured.
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu-out}
-STAGES=${STAGES:-"tests speed"}
-TESTS=${TESTS:-"tests/test_distributions.py tests/test_model.py tests/test_device_corpus.py"}
+BUDGET=${BUDGET:-540}
+TESTS=${TESTS:-"tests/test_distributions.py tests/test_model.py tests/test_device_corpus.py tests/test_cuda.py tests/test_averaging.py"}
 DEVICE=cuda
-SIZES=all
 LARGEST=1Mx50k
+LARGEST_FOLDER=build/speed/gbn-v2-n1000000-v50000-s0  # where speed.py caches that corpus
+REST=10kx2k,10kx20k,10kx50k,100kx2k,100kx20k,100kx50k,1Mx2k,1Mx20k
 BATCHES=4096,16384
+TWENTY_NG_BATCHES=64,256,1024,4096
 STEPS=300
+PROFILE_STEPS=20
+WORKERS=$(( $(nproc) > 2 ? $(nproc) - 2 : 1 ))
 TWENTY_NG=build/gpu/20ng-train
 if [[ "${1:-}" == "--dry-run" ]]; then  # a smoke run of this script without a GPU
-  DEVICE=cpu SIZES=2kx500,5kx1k LARGEST=5kx1k BATCHES=256 STEPS=5
+  DEVICE=cpu LARGEST=5kx1k LARGEST_FOLDER=build/speed/gbn-v2-n5000-v1000-s0 REST=2kx500 BATCHES=256 TWENTY_NG_BATCHES=256,1024 STEPS=5 PROFILE_STEPS=3
 fi
+WORK=$(mktemp -d)
 mkdir -p "$OUT"
 started=$(date +%s)
-stamp() { echo "[$(( $(date +%s) - started )) s] $*" | tee -a "$OUT/stages.txt"; }
+stamp() { echo "[$(( $(date +%s) - started )) s] $*" | tee -a "$WORK/stages.txt"; }
+# run LIMIT NAME COMMAND...: the command under timeout, at most LIMIT s and what is left of BUDGET
+run() {
+  local limit=$1 name=$2 left=$(( BUDGET - ($(date +%s) - started) - 15 ))
+  shift 2
+  (( left < limit )) && limit=$left
+  if (( limit < 10 )); then stamp "skipped (budget spent): $name"; return; fi
+  stamp "$name (at most $limit s)"
+  timeout "$limit" "$@" 2>&1 | tee "$WORK/$name.txt"
+}
+pack() { stamp "done"; cp "$WORK/stages.txt" "$OUT/"; tar -czf "$OUT/gpu-results.tar.gz" -C "$WORK" .; }
+trap pack EXIT
 
 if ! python -c "import safetensors" 2>/dev/null; then
   pip install --no-index --no-deps -q build/gpu/wheels/*.whl 2>&1 | tail -1
 fi
-export PYTHONPATH=$PWD  # the GPU image has no build backend to install the project with
+export PYTHONPATH=$PWD PYTHONUNBUFFERED=1  # the GPU image has no build backend to install the project with
 if [[ $DEVICE == cuda ]]; then
-  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$WORK/gpu.txt"
 fi
-python -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" | tee -a "$OUT/gpu.txt"
+python -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" | tee -a "$WORK/gpu.txt"
+speed=(python benchmarks/speed.py --device "$DEVICE" --parts grid --no-real --max-steps "$STEPS"
+  --gen-workers "$WORKERS" --max-val-docs 20000)
+profile=(python benchmarks/profile_step.py --device "$DEVICE" --steps "$PROFILE_STEPS")
 
-if [[ " $STAGES " == *" tests "* ]]; then
-  stamp "tests: $TESTS"
-  # shellcheck disable=SC2086
-  timeout 120 python -m pytest -q -p no:cacheprovider $TESTS 2>&1 | tail -3 | tee "$OUT/pytest.txt"
+# shellcheck disable=SC2086
+run 90 pytest python -m pytest -q -p no:cacheprovider -rs $TESTS
+if [[ -d $TWENTY_NG ]]; then
+  run 100 speed-20ng "${speed[@]}" --sizes none --corpus "20NG train=$TWENTY_NG" --batch-size "$TWENTY_NG_BATCHES" \
+    --config-timeout 60 --json "$WORK/speed-$DEVICE-20ng.json"
+  for batch in 256 4096; do
+    run 40 "profile-20ng-$batch" "${profile[@]}" "$TWENTY_NG" --batch-size "$batch" --json "$WORK/profile-20ng-$batch.json"
+  done
 fi
-
-if [[ " $STAGES " == *" speed "* ]]; then
-  if [[ -d $TWENTY_NG ]]; then
-    stamp "speed: 20NG epochs"
-    timeout 100 python benchmarks/speed.py --device "$DEVICE" --parts grid --sizes none --no-real \
-      --corpus "20NG train=$TWENTY_NG" --batch-size 64,1024,4096 --max-steps "$STEPS" --config-timeout 60 \
-      --json "$OUT/speed-$DEVICE-20ng.json" 2>&1 | tee "$OUT/speed-$DEVICE-20ng.txt"
-  fi
-  stamp "speed: synthetic grid"
-  timeout 420 python benchmarks/speed.py --device "$DEVICE" --parts grid --sizes "$SIZES" --no-real \
-    --batch-size "$BATCHES" --max-steps "$STEPS" --max-val-docs 20000 --config-timeout 120 \
-    --json "$OUT/speed-$DEVICE.json" 2>&1 | tee "$OUT/speed-$DEVICE.txt"
+run 180 speed-largest "${speed[@]}" --sizes "$LARGEST" --batch-size "$BATCHES" --config-timeout 120 \
+  --json "$WORK/speed-$DEVICE-largest.json"
+if [[ -d $LARGEST_FOLDER ]]; then
+  run 60 profile-largest "${profile[@]}" "$LARGEST_FOLDER" --batch-size "${BATCHES##*,}" --json "$WORK/profile-largest.json"
 fi
-
-if [[ " $STAGES " == *" hostdata "* ]]; then  # the largest configuration again, batches gathered on the host
-  stamp "speed: largest corpus, host data path"
-  timeout 150 python benchmarks/speed.py --device "$DEVICE" --parts grid --sizes "$LARGEST" --no-real --host-data \
-    --batch-size "${BATCHES##*,}" --max-steps "$STEPS" --no-validation --config-timeout 120 \
-    --json "$OUT/speed-$DEVICE-hostdata.json" 2>&1 | tee "$OUT/speed-$DEVICE-hostdata.txt"
-fi
-
-if [[ " $STAGES " == *" check "* ]]; then
-  stamp "gpu_check"
-  timeout 400 python benchmarks/gpu_check.py build/gpu/sample "$TWENTY_NG" --device "$DEVICE" \
-    --batch-sizes 64,1024 --json "$OUT/gpu_check.json" 2>&1 | tee "$OUT/gpu_check.txt"
-fi
-stamp "done"
+run 90 speed-largest-hostdata "${speed[@]}" --sizes "$LARGEST" --host-data --batch-size "${BATCHES##*,}" --no-validation \
+  --config-timeout 80 --json "$WORK/speed-$DEVICE-largest-hostdata.json"
+run 300 speed-grid "${speed[@]}" --sizes "$REST" --batch-size "$BATCHES" --config-timeout 100 --json "$WORK/speed-$DEVICE.json"
