@@ -10,6 +10,7 @@
 #   4. the rest of the synthetic grid (N in 10k, 100k, 1M x V in 2k, 20k, 50k) for the growth plot
 #
 #   OUT=/some/dir bash benchmarks/gpu_run.sh        # BUDGET=540 seconds in all by default
+#   BATCHES=16384 REST=none PROFILE_20NG_BATCHES=256 bash benchmarks/gpu_run.sh   # a shorter check
 #   bash benchmarks/gpu_run.sh --dry-run            # the same stages on the CPU with tiny sizes
 #
 # Needs build/gpu/wheels (safetensors) and build/gpu/20ng-train (see docs/performance.md for how they
@@ -25,9 +26,9 @@ TESTS=${TESTS:-"tests/test_distributions.py tests/test_model.py tests/test_devic
 DEVICE=cuda
 LARGEST=1Mx50k
 LARGEST_FOLDER=build/speed/gbn-v2-n1000000-v50000-s0  # where speed.py caches that corpus
-REST=10kx2k,10kx20k,10kx50k,100kx2k,100kx20k,100kx50k,1Mx2k,1Mx20k
-BATCHES=4096,16384
-TWENTY_NG_BATCHES=64,256,1024,4096
+REST=${REST:-10kx2k,10kx20k,10kx50k,100kx2k,100kx20k,100kx50k,1Mx2k,1Mx20k}
+BATCHES=${BATCHES:-4096,16384}
+TWENTY_NG_BATCHES=${TWENTY_NG_BATCHES:-64,256,1024,4096}
 STEPS=300
 PROFILE_STEPS=20
 WORKERS=$(( $(nproc) > 2 ? $(nproc) - 2 : 1 ))
@@ -68,7 +69,7 @@ run 90 pytest python -m pytest -q -p no:cacheprovider -rs $TESTS
 if [[ -d $TWENTY_NG ]]; then
   run 100 speed-20ng "${speed[@]}" --sizes none --corpus "20NG train=$TWENTY_NG" --batch-size "$TWENTY_NG_BATCHES" \
     --config-timeout 60 --json "$WORK/speed-$DEVICE-20ng.json"
-  for batch in 256 4096; do
+  for batch in ${PROFILE_20NG_BATCHES:-256 4096}; do
     run 40 "profile-20ng-$batch" "${profile[@]}" "$TWENTY_NG" --batch-size "$batch" --json "$WORK/profile-20ng-$batch.json"
   done
 fi
@@ -79,4 +80,4 @@ if [[ -d $LARGEST_FOLDER ]]; then
 fi
 run 90 speed-largest-hostdata "${speed[@]}" --sizes "$LARGEST" --host-data --batch-size "${BATCHES##*,}" --no-validation \
   --config-timeout 80 --json "$WORK/speed-$DEVICE-largest-hostdata.json"
-run 300 speed-grid "${speed[@]}" --sizes "$REST" --batch-size "$BATCHES" --config-timeout 100 --json "$WORK/speed-$DEVICE.json"
+[[ $REST == none ]] || run 300 speed-grid "${speed[@]}" --sizes "$REST" --batch-size "$BATCHES" --config-timeout 100 --json "$WORK/speed-$DEVICE.json"

@@ -7,13 +7,20 @@ On a prepared corpus folder it builds the default model (128-64-32), trains --st
 (kernels, allocator, cuDNN/cuBLAS handles), times the same number of steps without the profiler, then
 again under it. It prints the operators with the most self device time and the most self CPU time, and
 the step's kernel launches and summed kernel time: kernel time far below the wall time means the step is
-bound by launches and Python, not by the device's arithmetic or memory.
+bound by launches and Python, not by the device's arithmetic or memory. On CUDA it then runs the steps once
+more under ``torch.cuda.set_sync_debug_mode("warn")`` and lists where the host waited for the device
+(the Python line that called a synchronising operation, with its count: a count of --steps or more is a
+sync in every step; the per-epoch ones, such as reading the epoch's ELBO, come once). Last, it times the
+likelihood's gather of topic rows at one batch's word ids, forward and backward, as the model does it
+(advanced indexing) and two other ways.
 """
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +39,47 @@ def timed_run(trainer_for: Any, device: Any) -> float:
     if device.type == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - started
+
+
+def sync_points(trainer_for: Any) -> dict[str, int]:
+    """Run on CUDA with sync debugging on: each place that made the host wait for the device, counted."""
+    import torch
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            trainer_for().run()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    places = (f"{Path(w.filename).name}:{w.lineno}" for w in caught if "synchroniz" in str(w.message))
+    return dict(collections.Counter(places).most_common())
+
+
+def gather_variants(cols: Any, n_words: int, width: int, device: Any, repeats: int = 10) -> dict[str, Any]:
+    """The likelihood's gather of topic rows at a batch's word ids, forward and backward, three ways:
+    advanced indexing (what the model does), ``embedding`` and ``index_select``. Milliseconds a pass,
+    and whether two backward passes gave bit-identical gradients."""
+    import torch
+    import torch.nn.functional as F
+
+    variants = {"index": lambda w: w[cols], "embedding": lambda w: F.embedding(cols, w),
+                "index_select": lambda w: w.index_select(0, cols)}
+    weights = torch.randn(n_words, width, device=device, requires_grad=True)
+    upstream = torch.randn(len(cols), width, device=device)
+    result: dict[str, Any] = {}
+    for name, gather in variants.items():
+        grads = [torch.autograd.grad(gather(weights), weights, upstream)[0] for _ in range(2)]
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        for _ in range(repeats):
+            torch.autograd.grad(gather(weights), weights, upstream)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        result[name] = {"ms": 1e3 * (time.perf_counter() - started) / repeats,
+                        "deterministic": bool(torch.equal(grads[0], grads[1]))}
+    return result
 
 
 def main() -> None:
@@ -76,6 +124,10 @@ def main() -> None:
             ready.run()
             if device.type == "cuda":
                 torch.cuda.synchronize()
+        syncs = sync_points(trainer) if device.type == "cuda" else {}
+        first = corpus.counts[rows[: args.batch_size]]
+        gathers = gather_variants(torch.as_tensor(first.indices, dtype=torch.long, device=device), corpus.n_words,
+                                  module.topics[0], device)
     events = prof.key_averages()
     launches = sum(e.count for e in events if e.key in LAUNCHES)
     kernel_us = sum(e.self_device_time_total for e in events if e.device_type.name == "CUDA")
@@ -87,6 +139,7 @@ def main() -> None:
         "torch": torch.__version__, "wall_seconds": wall, "step_seconds": wall / steps,
         "kernel_launches_per_step": launches / steps, "kernel_seconds_per_step": kernel_us / 1e6 / steps,
         "profiled_cpu_seconds_per_step": cpu_us / 1e6 / steps,
+        "host_syncs": syncs, "gather_backward": gathers,
         "top_device": [(e.key, e.count, e.self_device_time_total / 1e3) for e in
                        sorted(events, key=lambda e: -e.self_device_time_total)[: args.top]],
         "top_cpu": [(e.key, e.count, e.self_cpu_time_total / 1e3) for e in
@@ -101,6 +154,13 @@ def main() -> None:
         print(f"\noperators with the most {title}, ms over {steps} steps:")
         for name, count, ms in summary[key]:
             print(f"  {ms:10.2f}  {count:7d}x  {name[:100]}")
+    if device.type == "cuda":
+        print(f"\nwhere the host waited for the device over {steps} steps (file:line, times):")
+        for place, count in syncs.items():
+            print(f"  {count:5d}  {place}")
+    print(f"\ngathering {first.nnz:,} topic rows of {corpus.n_words:,}, forward and backward:")
+    for name, row in gathers.items():
+        print(f"  {name:13s} {row['ms']:8.2f} ms  deterministic: {row['deterministic']}")
     if args.json:
         args.json.write_text(json.dumps(summary, indent=1), encoding="utf-8")
 

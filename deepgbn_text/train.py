@@ -210,6 +210,8 @@ class Trainer:
             [{"params": others}, {"params": topic_logits, "lr": config.lr * config.topic_lr_scale}], lr=config.lr,
             fused=True,  # one kernel for the whole update (on CPU 7% of a 20NG epoch faster than foreach)
         )
+        self.found_inf = torch.zeros((), device=device)
+        self.optimiser.found_inf = self.found_inf  # type: ignore[attr-defined]  # read by every step()
         self.base_lrs = [group["lr"] for group in self.optimiser.param_groups]
         self.average = ParameterAverage(module, config.ema_decay) if config.ema_decay else None
         self.train_module: torch.nn.Module = module
@@ -310,16 +312,16 @@ class Trainer:
         return iter_batches(self.counts, rows, batch_size, self.device, first_step)
 
     def _step(self, batch: SparseBatch, kl_weight: float) -> None:
-        """One Adam step. A NaN/Inf loss or gradient zeroes the step's gradient (counted in
-        ``skipped_steps``) without a host sync: the check stays on the device."""
+        """One Adam step. A step whose loss or gradient is NaN/Inf is skipped by the fused Adam kernel
+        itself (its ``found_inf`` flag: parameters, moments and step count stay as they were) and
+        counted in ``skipped_steps``, without a host sync: the check stays on the device."""
         terms = self.train_module(batch)
         loss = -terms.elbo(kl_weight).sum() / batch.lengths.sum().clamp_min(1.0)
         self.optimiser.zero_grad(set_to_none=False)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.config.grad_clip, foreach=True)
         finite = torch.isfinite(loss) & torch.isfinite(grad_norm)
-        for p in self.params:
-            torch.nan_to_num_(p.grad, nan=0.0, posinf=0.0, neginf=0.0).mul_(finite)
+        self.found_inf.copy_(~finite)
         self.optimiser.step()
         if self.average is not None:
             self.average.update()

@@ -127,6 +127,24 @@ def test_a_few_nan_steps_are_skipped_and_counted(small_corpus, monkeypatch):
     assert all(torch.isfinite(p).all() for p in model.module_.parameters())
 
 
+def test_a_skipped_step_leaves_parameters_and_adam_state_as_they_were(small_corpus, monkeypatch):
+    from deepgbn_text.model.batch import SparseBatch
+    from deepgbn_text.train import TrainConfig
+
+    module = GBN(small_corpus.n_words, [6, 3], hidden=16)
+    trainer = Trainer(module, small_corpus.counts, np.arange(100), None, TrainConfig(epochs=1), 0, torch.device("cpu"))
+    batch = SparseBatch.from_csr(small_corpus.counts[:32])
+    trainer._step(batch, 1.0)
+    before = pickle.dumps((module.state_dict(), trainer.optimiser.state_dict()))
+    _nan_forward(monkeypatch, lambda i: True)
+    trainer._step(batch, 1.0)
+    assert int(trainer.bad_steps) == 1
+    assert pickle.dumps((module.state_dict(), trainer.optimiser.state_dict())) == before
+    monkeypatch.undo()
+    trainer._step(batch, 1.0)
+    assert pickle.dumps((module.state_dict(), trainer.optimiser.state_dict())) != before
+
+
 def test_a_nan_gradient_with_a_finite_loss_is_skipped(small_corpus, monkeypatch):
     real_step, calls = Trainer._step, [0]
 

@@ -14,6 +14,15 @@ from torch import nn
 from ..distributions import POSITIVE_MIN
 
 
+def column_softmax(logits: torch.Tensor) -> torch.Tensor:
+    """softmax over dim 0. On CUDA through the transpose: torch's kernel for a dim other than the last
+    took 43 ms of a 90 ms training step on a 50,000 x 128 matrix (H200, profiled), the last-dim kernel and
+    two copies a fraction of that. On CPU the plain call is faster."""
+    if logits.is_cuda:
+        return torch.softmax(logits.T, dim=-1).T.contiguous()
+    return torch.softmax(logits, dim=0)
+
+
 class LinearLink(nn.Module):
     """f(theta) = Phi theta with Phi = softmax(logits) column-wise (n_out x n_in, columns on the simplex)."""
 
@@ -24,7 +33,7 @@ class LinearLink(nn.Module):
     @property
     def phi(self) -> torch.Tensor:
         """The loading matrix, n_out x n_in, every column a probability vector."""
-        return torch.softmax(self.logits, dim=0)
+        return column_softmax(self.logits)
 
     def forward(self, theta: torch.Tensor) -> torch.Tensor:
         return theta @ self.phi.T
