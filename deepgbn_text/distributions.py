@@ -10,7 +10,10 @@ implicit reparameterisation). Both are given by a shape k and a mean; ``posterio
 """
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 
 EULER_GAMMA = 0.5772156649015329
 
@@ -62,9 +65,14 @@ def weibull_rsample(k: torch.Tensor, lam: torch.Tensor, generator: torch.Generat
     return (lam * (-torch.log1p(-u)).pow(1.0 / k)).clamp(max=THETA_MAX)
 
 
+def log_of(x: torch.Tensor | float) -> torch.Tensor | float:
+    """log of a tensor or of a Python number; a number stays on the host (a CUDA tensor made from it
+    would be a copy that makes the host wait for the device, three times a training step)."""
+    return torch.log(x) if isinstance(x, torch.Tensor) else math.log(x)
+
+
 def kl_weibull_gamma(k: torch.Tensor, lam: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor | float) -> torch.Tensor:
     """KL( Weibull(k, lam) || Gam(alpha, rate beta) ), elementwise, in closed form."""
-    beta = torch.as_tensor(beta, dtype=lam.dtype, device=lam.device)
     lam = positive(lam)
     alpha = positive(alpha)
     return (
@@ -74,7 +82,7 @@ def kl_weibull_gamma(k: torch.Tensor, lam: torch.Tensor, alpha: torch.Tensor, be
         + beta * lam * torch.exp(torch.lgamma(1.0 + 1.0 / k))
         - EULER_GAMMA
         - 1.0
-        - alpha * torch.log(beta)
+        - alpha * log_of(beta)
         + torch.lgamma(alpha)
     )
 
@@ -104,13 +112,12 @@ def kl_gamma_gamma(
     (alpha_q - alpha_p) digamma(alpha_q) - lgamma(alpha_q) + lgamma(alpha_p)
         + alpha_p (log beta_q - log beta_p) + alpha_q (beta_p - beta_q) / beta_q
     """
-    beta_p = torch.as_tensor(beta_p, dtype=beta_q.dtype, device=beta_q.device)
     alpha_q, beta_q, alpha_p = positive(alpha_q), positive(beta_q), positive(alpha_p)
     return (
         (alpha_q - alpha_p) * torch.digamma(alpha_q)
         - torch.lgamma(alpha_q)
         + torch.lgamma(alpha_p)
-        + alpha_p * (torch.log(beta_q) - torch.log(beta_p))
+        + alpha_p * (torch.log(beta_q) - log_of(beta_p))
         + alpha_q * (beta_p - beta_q) / beta_q
     )
 
@@ -164,7 +171,9 @@ def poisson_log_likelihood_sparse(
     Because every column of ``phi`` (V x K) sums to one, sum_v rate_v = sum_k theta_k, so the rate
     is needed only at the non-zero counts (``rows``, ``cols``, ``values`` in COO form): O(nnz K).
     """
-    rate_nz = (theta[rows] * phi[cols]).sum(-1)
+    # embedding, not theta[rows] / phi[cols]: the same gather, and on CUDA a backward 8x faster than
+    # advanced indexing's for 1.3M word ids (H200: 1.5 against 12.6 ms), deterministic, bit-identical on CPU
+    rate_nz = (F.embedding(rows, theta) * F.embedding(cols, phi)).sum(-1)
     per_entry = values * torch.log(positive(rate_nz)) - torch.lgamma(values + 1.0)
     loglik = torch.zeros(theta.shape[0], dtype=theta.dtype, device=theta.device)
     loglik = loglik.index_add(0, rows, per_entry)
