@@ -3,7 +3,8 @@
 
     python benchmarks/plot_speed.py benchmarks/results/speed-cpu.json [speed-cuda.json ...] --out docs/img/speed-growth.png
 
-Each (JSON file, batch size) pair gets its own line style; hollow markers are extrapolated epoch times
+Each (machine, batch size) pair gets its own line style (files from one machine, such as a grid and its
+largest corpus run apart, are drawn together); hollow markers are extrapolated epoch times
 (a fixed number of steps timed). Memory is peak RSS, with the issue's bound 2 x (CSR counts + model) dotted for the largest V; for CUDA runs the peak GPU memory is drawn too (dashed).
 """
 from __future__ import annotations
@@ -30,7 +31,7 @@ def series(rows: list[dict[str, Any]], by: str, across: str) -> dict[int, list[d
     return {key: sorted(group, key=lambda r: r[across]) for key, group in sorted(groups.items())}
 
 
-def plot(paths: list[Path], out: Path) -> None:
+def plot(paths: list[Path], out: Path, title: str = "") -> None:
     import matplotlib
     import matplotlib.ticker
 
@@ -39,11 +40,14 @@ def plot(paths: list[Path], out: Path) -> None:
 
     from deepgbn_text.atomic import atomic_path
 
-    runs = []
+    machines: dict[str, list[dict[str, Any]]] = {}  # files from the same machine are drawn as one run
     for path in paths:
         payload = json.loads(Path(path).read_text(encoding="utf-8"))
-        rows = [r for r in payload.get("grid", []) if "error" not in r and r.get("kind") == "synthetic"]
         where = payload["machine"].get("gpu") or f"CPU, {payload['machine']['torch_threads']} threads"
+        machines.setdefault(where, []).extend(
+            r for r in payload.get("grid", []) if "error" not in r and r.get("kind") == "synthetic")
+    runs = []
+    for where, rows in machines.items():
         for batch in sorted({r["batch_size"] for r in rows}):
             runs.append((f"{where}, batch {batch}", [r for r in rows if r["batch_size"] == batch]))
     fig, axes = plt.subplots(2, 2, figsize=(11, 8), constrained_layout=True)
@@ -92,6 +96,8 @@ def plot(paths: list[Path], out: Path) -> None:
     axes[1, 1].set_title("peak RSS vs V", fontsize=10)
     for ax in axes.ravel():
         ax.legend(fontsize=6.5)
+    if title:
+        fig.suptitle(title, fontsize=11)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
@@ -102,8 +108,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", nargs="+", type=Path, help="JSON files written by speed.py")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--title", default="", help="a line above the panels (what the runs measured)")
     args = parser.parse_args()
-    plot(args.results, args.out)
+    plot(args.results, args.out, args.title)
     print(f"wrote {args.out}")
 
 
