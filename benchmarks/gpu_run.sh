@@ -7,7 +7,8 @@
 #   2. 20NG epochs at batch 64 / 256 / 1,024 / 4,096 (the 0.1 s target) and a profile at 256 and 4,096
 #   3. the synthetic 1M x 50k corpus at batch 4,096 and 16,384 (the 3 s target), a profile at 16,384, and
 #      the same corpus with batches gathered on the host (--host-data) to compare both data paths
-#   4. the rest of the synthetic grid (N in 10k, 100k, 1M x V in 2k, 20k, 50k) for the growth plot
+#   4. 20NG at batch 256 and 1,024 through torch.compile (--torch-compile), and a profile of it
+#   5. the rest of the synthetic grid (N in 10k, 100k, 1M x V in 2k, 20k, 50k) for the growth plot
 #
 #   OUT=/some/dir bash benchmarks/gpu_run.sh        # BUDGET=540 seconds in all by default
 #   BATCHES=16384 REST=none PROFILE_20NG_BATCHES=256 bash benchmarks/gpu_run.sh   # a shorter check
@@ -34,7 +35,7 @@ PROFILE_STEPS=20
 WORKERS=$(( $(nproc) > 2 ? $(nproc) - 2 : 1 ))
 TWENTY_NG=build/gpu/20ng-train
 if [[ "${1:-}" == "--dry-run" ]]; then  # a smoke run of this script without a GPU
-  DEVICE=cpu LARGEST=5kx1k LARGEST_FOLDER=build/speed/gbn-v2-n5000-v1000-s0 REST=2kx500 BATCHES=256 TWENTY_NG_BATCHES=256,1024 STEPS=5 PROFILE_STEPS=3
+  COMPILED_BATCHES=256 DEVICE=cpu LARGEST=5kx1k LARGEST_FOLDER=build/speed/gbn-v2-n5000-v1000-s0 REST=2kx500 BATCHES=256 TWENTY_NG_BATCHES=256,1024 STEPS=5 PROFILE_STEPS=3
 fi
 WORK=$(mktemp -d)
 mkdir -p "$OUT"
@@ -80,4 +81,10 @@ if [[ -d $LARGEST_FOLDER ]]; then
 fi
 run 90 speed-largest-hostdata "${speed[@]}" --sizes "$LARGEST" --host-data --batch-size "${BATCHES##*,}" --no-validation \
   --config-timeout 80 --json "$WORK/speed-$DEVICE-largest-hostdata.json"
+if [[ -d $TWENTY_NG ]]; then  # the same 20NG epochs through torch.compile (needs Triton in the image)
+  run 150 speed-20ng-compiled "${speed[@]}" --sizes none --corpus "20NG train=$TWENTY_NG" --torch-compile \
+    --batch-size "${COMPILED_BATCHES:-256,1024}" --config-timeout 140 --json "$WORK/speed-$DEVICE-20ng-compiled.json"
+  run 90 profile-20ng-256-compiled "${profile[@]}" "$TWENTY_NG" --batch-size 256 --torch-compile \
+    --json "$WORK/profile-20ng-256-compiled.json"
+fi
 [[ $REST == none ]] || run 300 speed-grid "${speed[@]}" --sizes "$REST" --batch-size "$BATCHES" --config-timeout 100 --json "$WORK/speed-$DEVICE.json"

@@ -90,6 +90,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="steps profiled (at most one epoch)")
     parser.add_argument("--layers", type=int, default=3)
     parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--torch-compile", action="store_true", help="train through torch.compile")
     parser.add_argument("--top", type=int, default=20, help="operators shown in each table")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path)
@@ -110,7 +111,7 @@ def main() -> None:
     steps = -(-len(rows) // args.batch_size)
     torch.manual_seed(args.seed)
     module = GBN(corpus.n_words, default_topics(args.layers), args.hidden, "nonlinear").to(device)
-    config = TrainConfig(epochs=1, batch_size=args.batch_size)
+    config = TrainConfig(epochs=1, batch_size=args.batch_size, torch_compile=args.torch_compile)
 
     def trainer() -> Trainer:
         return Trainer(module, corpus.counts, rows, None, config, args.seed, device)
@@ -134,6 +135,7 @@ def main() -> None:
     cpu_us = sum(e.self_cpu_time_total for e in events)
     summary: dict[str, Any] = {
         "folder": str(args.folder), "device": str(device), "batch_size": args.batch_size, "steps": steps,
+        "torch_compile": args.torch_compile,
         "n_words": corpus.n_words, "hidden": args.hidden, "topics": default_topics(args.layers),
         "device_name": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
         "torch": torch.__version__, "wall_seconds": wall, "step_seconds": wall / steps,
@@ -145,7 +147,8 @@ def main() -> None:
         "top_cpu": [(e.key, e.count, e.self_cpu_time_total / 1e3) for e in
                     sorted(events, key=lambda e: -e.self_cpu_time_total)[: args.top]],
     }
-    print(f"{args.folder} on {summary['device_name']}, batch {args.batch_size}, {steps} steps: "
+    print(f"{args.folder} on {summary['device_name']}, batch {args.batch_size}, {steps} steps"
+          f"{' (compiled)' if args.torch_compile else ''}: "
           f"{1e3 * summary['step_seconds']:.2f} ms a step unprofiled; {summary['kernel_launches_per_step']:.0f} "
           f"kernel launches and {1e3 * summary['kernel_seconds_per_step']:.2f} ms of kernels a step")
     for title, key in (("self device time", "top_device"), ("self CPU time (profiled)", "top_cpu")):

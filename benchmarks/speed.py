@@ -238,7 +238,7 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     topics = default_topics(spec["layers"])
     torch.manual_seed(spec["seed"])
     module = GBN(corpus.n_words, topics, spec["hidden"], spec["link"]).to(device)
-    config = TrainConfig(epochs=1, batch_size=batch)
+    config = TrainConfig(epochs=1, batch_size=batch, torch_compile=spec.get("torch_compile", False))
     steps_epoch = math.ceil(len(rows) / batch)
     timed_steps = min(steps_epoch, spec["max_steps"])
     extrapolated = timed_steps < steps_epoch
@@ -247,7 +247,11 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
         torch.cuda.reset_peak_memory_stats()
     result: dict[str, Any] = {}
     with deterministic_on_cpu(device):
-        Trainer(module, counts, order[: batch * spec["warmup_steps"]], None, config, spec["seed"], device).run()
+        # compiled: warm up on the timed rows, so that every shape (a short last batch) is compiled before timing
+        warm_rows = timed_rows if config.torch_compile else order[: batch * spec["warmup_steps"]]
+        warmup = time.perf_counter()
+        Trainer(module, counts, warm_rows, None, config, spec["seed"], device).run()
+        result["warmup_seconds"] = time.perf_counter() - warmup
         records: list[dict[str, Any]] = []
         setup = time.perf_counter()
         trainer = Trainer(module, counts, timed_rows, None, config, spec["seed"], device, callback=records.append)
@@ -301,6 +305,7 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
         "train_state_bytes": int(16 * n_params),  # parameters, gradients and Adam's two moments (fp32)
         "topics": topics, "base_rss": base, "load_seconds": load_seconds, "status_after_load": after_load,
         "peak_rss": peak_rss(), "torch_threads": torch.get_num_threads(), "device": str(device),
+        "torch_compile": config.torch_compile,
         "device_name": torch.cuda.get_device_name() if cuda else cpu_name(),
         "forbidden_imports": forbidden_imports(), "library": library_fingerprint(),
     })
@@ -376,7 +381,8 @@ def run_grid(args: argparse.Namespace, payload: dict[str, Any], out: Path) -> No
         spec = {"folder": str(config["folder"]), "batch_size": config["batch_size"], "max_steps": config["max_steps"],
                 "warmup_steps": args.warmup_steps, "layers": args.layers, "hidden": args.hidden, "link": args.link,
                 "device": args.device, "threads": args.threads, "seed": args.seed, "val_fraction": args.val_fraction,
-                "validate": not args.no_validation, "max_val_docs": args.max_val_docs, "host_data": args.host_data}
+                "validate": not args.no_validation, "max_val_docs": args.max_val_docs, "host_data": args.host_data,
+                "torch_compile": args.torch_compile}
         print(f"-- {config['name']}, batch {config['batch_size']} ...", flush=True)
         started = time.perf_counter()
         try:
@@ -626,6 +632,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--val-fraction", type=float, default=0.1)
     parser.add_argument("--no-validation", action="store_true", help="do not time the per-epoch validation")
+    parser.add_argument("--torch-compile", action="store_true",
+                        help="train through torch.compile (warmed up on the timed rows: compiling is in warmup_seconds)")
     parser.add_argument("--host-data", action="store_true",
                         help="on a GPU, gather batches on the host as on a CPU instead of from a copy of the corpus there")
     parser.add_argument("--max-val-docs", type=int, default=None,

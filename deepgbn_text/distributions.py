@@ -58,9 +58,9 @@ def weibull_mean(k: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
     return lam * torch.exp(torch.lgamma(1.0 + 1.0 / k))
 
 
-def weibull_rsample(k: torch.Tensor, lam: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+def weibull_rsample(k: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
     """Reparameterised draw lam * (-log(1 - u))^(1/k), u ~ U(0, 1), differentiable in k and lam."""
-    u = torch.rand(lam.shape, device=lam.device, dtype=lam.dtype, generator=generator)
+    u = torch.rand_like(lam)
     u = u.clamp(UNIFORM_EPS, 1.0 - UNIFORM_EPS)
     return (lam * (-torch.log1p(-u)).pow(1.0 / k)).clamp(max=THETA_MAX)
 
@@ -97,6 +97,7 @@ def gamma_rate_from_mean(alpha: torch.Tensor, mean: torch.Tensor) -> torch.Tenso
     return alpha / positive(mean)
 
 
+@torch.compiler.disable  # inductor has no kernel for the draw's gradient (aten._standard_gamma_grad)
 def gamma_rsample(alpha: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
     """Draw from Gam(alpha, rate beta) with implicit reparameterisation (``torch.distributions.Gamma.rsample``:
     the gradient of the draw comes from differentiating its CDF), differentiable in alpha and beta."""

@@ -69,6 +69,7 @@ class GeneralizedGBN:
         "patience": lambda v: isinstance(v, int) and v >= 1,
         "lr_decay_patience": lambda v: isinstance(v, int) and v >= 0,
         "ema_decay": lambda v: isinstance(v, (int, float)) and 0 <= v < 1,
+        "torch_compile": lambda v: isinstance(v, bool),
         "seed": lambda v: isinstance(v, int) and v >= 0,
         "refine_steps": lambda v: isinstance(v, int) and v >= 0,
         "device": lambda v: isinstance(v, str) and (v in ("auto", "cpu") or v.startswith("cuda")),
@@ -90,6 +91,7 @@ class GeneralizedGBN:
         patience: int = 30,
         lr_decay_patience: int = 0,
         ema_decay: float = 0.0,
+        torch_compile: bool = False,
         seed: int = 0,
         device: str = "auto",
         refine_steps: int = 0,
@@ -108,6 +110,7 @@ class GeneralizedGBN:
         self.patience = patience
         self.lr_decay_patience = lr_decay_patience
         self.ema_decay = ema_decay
+        self.torch_compile = torch_compile
         self.seed = seed
         self.device = device
         self.refine_steps = refine_steps
@@ -164,7 +167,8 @@ class GeneralizedGBN:
         self.module_ = self._build_module(corpus.n_words, topics).to(self.device_)
         config = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                              kl_warmup=self.kl_warmup, patience=self.patience,
-                             lr_decay_patience=self.lr_decay_patience, ema_decay=self.ema_decay)
+                             lr_decay_patience=self.lr_decay_patience, ema_decay=self.ema_decay,
+                             torch_compile=self.torch_compile)
         plan = None
         if checkpoint is not None:
             fingerprint = {**{k: v for k, v in self.get_params().items() if k != "device"},

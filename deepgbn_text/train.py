@@ -71,6 +71,9 @@ class TrainConfig:
     ema_decay: float = 0.0
     """Validate, keep and return an exponential moving average of the parameters with this decay per
     step (0: the parameters themselves; the average costs 4 bytes a parameter); see averaging.py."""
+    torch_compile: bool = False
+    """Run the training forward through ``torch.compile`` (dynamic shapes: batches differ in documents
+    and non-zeros), which fuses the many small element-wise kernels of a step; validation stays eager."""
 
 
 @dataclass
@@ -217,6 +220,8 @@ class Trainer:
         self.train_module: torch.nn.Module = module
         if self.ranks.distributed:
             self.train_module = torch.nn.parallel.DistributedDataParallel(module)
+        if config.torch_compile:
+            self.train_module = torch.compile(self.train_module, dynamic=True)
         self.warmup_epochs = max(1, math.ceil(config.kl_warmup * config.epochs))
         self.position = Position()
         self.history: list[dict[str, Any]] = []
