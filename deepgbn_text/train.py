@@ -221,6 +221,8 @@ class Trainer:
         if self.ranks.distributed:
             self.train_module = torch.nn.parallel.DistributedDataParallel(module)
         if config.torch_compile:
+            if self.ranks.distributed:  # one graph: dynamo's split at DDP's buckets failed here (torch 2.13)
+                torch._dynamo.config.optimize_ddp = False
             self.train_module = torch.compile(self.train_module, dynamic=True)
         self.warmup_epochs = max(1, math.ceil(config.kl_warmup * config.epochs))
         self.position = Position()

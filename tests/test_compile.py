@@ -2,17 +2,13 @@
 CPU; skipped where there is none). Same seed, same topics; it learns as the eager fit does."""
 from __future__ import annotations
 
-import shutil
-import sysconfig
-from pathlib import Path
-
 import numpy as np
 import pytest
+from conftest import needs_compiler
 
 from deepgbn_text import GeneralizedGBN, UserInputError
 
-CAN_COMPILE = bool(shutil.which("g++") or shutil.which("c++")) and (Path(sysconfig.get_paths()["include"]) / "Python.h").is_file()
-pytestmark = pytest.mark.skipif(not CAN_COMPILE, reason="torch.compile on CPU needs a C++ compiler and Python's headers")
+pytestmark = needs_compiler
 
 OPTIONS = dict(n_topics=[6, 3], n_layers=2, epochs=8, batch_size=64, hidden=16, patience=50, seed=1, device="cpu")
 

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import needs_compiler
 from safetensors.torch import load_file
 
 from deepgbn_text.corpora import sample_path
@@ -107,3 +108,17 @@ def test_torchrun_with_two_gloo_processes_matches_one_process_and_writes_once(pr
     ddp = json.loads((out / "metrics.json").read_text())["summary"]["val_perplexity"]
     assert ddp == pytest.approx(single, rel=0.03)
     assert json.loads((out / "config.json").read_text())["topics"] == [16, 8]
+
+
+@needs_compiler
+def test_torchrun_with_a_compiled_step(prepared, uninterrupted, tmp_path):
+    out = tmp_path / "ddp-compiled"
+    launcher = (sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m")
+    done = subprocess.run(_fit(prepared, "--out", str(out), "--epochs", "4", "--torch-compile", launcher=launcher),
+                          env=ENV, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stderr.count("wrote ") == 1
+    compiled = json.loads((out / "metrics.json").read_text())["history"]
+    eager = json.loads((uninterrupted / "metrics.json").read_text())["history"]
+    assert [r["epoch"] for r in compiled] == [1, 2, 3, 4]
+    assert compiled[-1]["val_perplexity"] == pytest.approx(eager[3]["val_perplexity"], rel=0.1)
