@@ -161,6 +161,7 @@ def poisson_log_likelihood(counts: torch.Tensor, rate: torch.Tensor) -> torch.Te
 
 
 def poisson_log_likelihood_sparse(
+    offsets: torch.Tensor,
     rows: torch.Tensor,
     cols: torch.Tensor,
     values: torch.Tensor,
@@ -170,13 +171,15 @@ def poisson_log_likelihood_sparse(
     """Per-document Poisson log-likelihood with rate = theta @ phi.T, phi's columns on the simplex.
 
     Because every column of ``phi`` (V x K) sums to one, sum_v rate_v = sum_k theta_k, so the rate
-    is needed only at the non-zero counts (``rows``, ``cols``, ``values`` in COO form): O(nnz K).
+    is needed only at the non-zero counts (``rows``, ``cols``, ``values`` in COO form, ordered by
+    document; ``offsets``: where each document's entries start): O(nnz K).
     """
     # embedding, not theta[rows] / phi[cols]: the same gather, and on CUDA a backward 8x faster than
     # advanced indexing's for 1.3M word ids (H200: 1.5 against 12.6 ms), deterministic, bit-identical on CPU
     rate_nz = (F.embedding(rows, theta) * F.embedding(cols, phi)).sum(-1)
     per_entry = values * torch.log(positive(rate_nz)) - torch.lgamma(values + 1.0)
-    loglik = torch.zeros(theta.shape[0], dtype=theta.dtype, device=theta.device)
-    loglik = loglik.index_add(0, rows, per_entry)
+    # a segmented sum, not index_add: on CUDA that adds with atomics, in an order that changes run to run
+    bounds = torch.cat((offsets, torch.full((1,), values.shape[0], dtype=offsets.dtype, device=offsets.device)))
+    loglik = torch.segment_reduce(per_entry, "sum", offsets=bounds, unsafe=True)
     return loglik - theta.sum(-1)
 

@@ -43,3 +43,17 @@ def test_cuda_model_transforms_like_its_cpu_copy(small_corpus, on_cuda, tmp_path
     on_cpu = GeneralizedGBN.load(on_cuda.save(tmp_path / "model"), device="cpu")
     for a, b in zip(on_cuda.transform(small_corpus.counts[:50]), on_cpu.transform(small_corpus.counts[:50])):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
+
+
+def test_same_seed_same_model_at_scale_on_cuda():
+    """Many entries per document in big batches: where index_add's atomics would reorder the sums."""
+    from conftest import synthetic_counts
+
+    from deepgbn_text import Corpus
+
+    counts = synthetic_counts(n_docs=5000, n_words=2000, n_topics=20, seed=1)
+    corpus = Corpus(counts, [f"w{v}" for v in range(counts.shape[1])])
+    options = dict(epochs=3, batch_size=1024, seed=0, device="cuda")
+    a, b = (GeneralizedGBN(**options).fit(corpus) for _ in range(2))
+    assert [r["val_perplexity"] for r in a.history_] == [r["val_perplexity"] for r in b.history_]
+    assert np.array_equal(a.topic_word(1), b.topic_word(1))

@@ -64,11 +64,13 @@ def test_sparse_poisson_likelihood_equals_dense():
     import scipy.sparse as sp
 
     counts = sp.random(7, 30, density=0.2, random_state=2, data_rvs=lambda n: rng.integers(1, 5, n)).tocsr()
+    counts[3] = 0  # an empty document: its log-likelihood is -sum(theta)
+    counts.eliminate_zeros()
     batch = SparseBatch.from_csr(counts)
     phi = torch.softmax(torch.randn(30, 4, dtype=torch.float64), 0)
     theta = torch.rand(7, 4, dtype=torch.float64) * 5
     dense = poisson_log_likelihood(batch.to_dense().double(), theta @ phi.T)
-    sparse = poisson_log_likelihood_sparse(batch.rows, batch.cols, batch.values.double(), theta, phi)
+    sparse = poisson_log_likelihood_sparse(batch.offsets, batch.rows, batch.cols, batch.values.double(), theta, phi)
     assert torch.allclose(dense, sparse, rtol=1e-10)
     scipy_ref = st.poisson(theta.numpy() @ phi.numpy().T).logpmf(counts.toarray()).sum(1)
     assert np.allclose(sparse.numpy(), scipy_ref)

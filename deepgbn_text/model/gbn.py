@@ -117,7 +117,8 @@ class GBN(nn.Module):
     def elbo_terms(self, batch: SparseBatch, posterior: Posterior) -> ELBOTerms:
         """One reparameterised sample of every layer from ``posterior``; the ELBO's terms per document."""
         thetas, kls, _ = self._downward(batch, posterior, sample=True)
-        loglik = poisson_log_likelihood_sparse(batch.rows, batch.cols, batch.values, thetas[0], self.links[0].phi)
+        loglik = poisson_log_likelihood_sparse(batch.offsets, batch.rows, batch.cols, batch.values, thetas[0],
+                                               self.links[0].phi)
         return ELBOTerms(loglik, kls)
 
     def forward(self, batch: SparseBatch) -> ELBOTerms:
