@@ -324,7 +324,7 @@ class Trainer:
         counted in ``skipped_steps``, without a host sync: the check stays on the device."""
         terms = self.train_module(batch)
         loss = -terms.elbo(kl_weight).sum() / batch.lengths.sum().clamp_min(1.0)
-        self.optimiser.zero_grad(set_to_none=False)
+        self.optimiser.zero_grad(set_to_none=True)  # backward then writes the gradients: no zeroing, no add_
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.config.grad_clip, foreach=True)
         finite = torch.isfinite(loss) & torch.isfinite(grad_norm)
