@@ -7,16 +7,18 @@
 #   2. 20NG epochs at batch 64 / 256 / 1,024 / 4,096 (the 0.1 s target) and a profile at 256 and 4,096
 #   3. the synthetic 1M x 50k corpus at batch 4,096 and 16,384 (the 3 s target), a profile at 16,384, and
 #      the same corpus with batches gathered on the host (--host-data) to compare both data paths
-#   4. 20NG at batch 256 and 1,024 through torch.compile (--torch-compile), and a profile of it
-#   5. the rest of the synthetic grid (N in 10k, 100k, 1M x V in 2k, 20k, 50k) for the growth plot
+#   4. time to reach tomotopy's 20NG perplexity (tomotopy on the machine's CPU cores, ours on the GPU)
+#   5. 20NG at batch 256 and 1,024 through torch.compile (--torch-compile), and a profile of it
+#   6. the rest of the synthetic grid (N in 10k, 100k, 1M x V in 2k, 20k, 50k) for the growth plot
 #
 #   OUT=/some/dir bash benchmarks/gpu_run.sh        # BUDGET=540 seconds in all by default
 #   BATCHES=16384 REST=none PROFILE_20NG_BATCHES=256 bash benchmarks/gpu_run.sh   # a shorter check
 #   bash benchmarks/gpu_run.sh --dry-run            # the same stages on the CPU with tiny sizes
 #
-# Needs build/gpu/wheels (safetensors) and build/gpu/20ng-train (see docs/performance.md for how they
-# are made). The GPU image has torch, numpy, scipy, scikit-learn, typer and rich but no spaCy, gensim,
-# tomotopy or matplotlib: nothing run here imports them (speed.py records any such import in its JSON as
+# Needs build/gpu/wheels (safetensors, tomotopy), build/gpu/20ng-train and build/gpu/corpora (see
+# docs/performance.md for how they are made). The GPU image has torch, numpy, scipy, scikit-learn, typer
+# and rich but no spaCy, gensim, tomotopy or matplotlib: tomotopy comes as a wheel, for the LDA stage only;
+# nothing else run here imports any of them (speed.py records such imports in the grid's JSON as
 # forbidden_imports). Synthetic corpora are generated there under build/speed. Each stage gets at most its
 # own limit and never more than what is left of BUDGET; speed.py writes its JSON after every
 # configuration, so a stage cut short still leaves what it measured.
@@ -34,8 +36,12 @@ STEPS=300
 PROFILE_STEPS=20
 WORKERS=$(( $(nproc) > 2 ? $(nproc) - 2 : 1 ))
 TWENTY_NG=build/gpu/20ng-train
+CORPORA=build/gpu/corpora  # 20news/train.txt.gz and test.txt.gz, copied from ../shared/corpora
+LDA_OURS=${LDA_OURS:-gamma:128:6e-3:5:0.995,gamma:512:1e-2:5:0.995,weibull:64:3e-3:0:0.995}
+LDA_SECONDS=40
+LDA_QUICK=
 if [[ "${1:-}" == "--dry-run" ]]; then  # a smoke run of this script without a GPU
-  COMPILED_BATCHES=256 DEVICE=cpu LARGEST=5kx1k LARGEST_FOLDER=build/speed/gbn-v2-n5000-v1000-s0 REST=2kx500 BATCHES=256 TWENTY_NG_BATCHES=256,1024 STEPS=5 PROFILE_STEPS=3
+  LDA_QUICK=--quick LDA_SECONDS=5 COMPILED_BATCHES=256 DEVICE=cpu LARGEST=5kx1k LARGEST_FOLDER=build/speed/gbn-v2-n5000-v1000-s0 REST=2kx500 BATCHES=256 TWENTY_NG_BATCHES=256,1024 STEPS=5 PROFILE_STEPS=3
 fi
 WORK=$(mktemp -d)
 mkdir -p "$OUT"
@@ -53,7 +59,7 @@ run() {
 pack() { stamp "done"; cp "$WORK/stages.txt" "$OUT/"; tar -czf "$OUT/gpu-results.tar.gz" -C "$WORK" .; }
 trap pack EXIT
 
-if ! python -c "import safetensors" 2>/dev/null; then
+if ! python -c "import safetensors, tomotopy" 2>/dev/null; then
   pip install --no-index --no-deps -q build/gpu/wheels/*.whl 2>&1 | tail -1
 fi
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1  # the GPU image has no build backend to install the project with
@@ -81,6 +87,11 @@ if [[ -d $LARGEST_FOLDER ]]; then
 fi
 run 90 speed-largest-hostdata "${speed[@]}" --sizes "$LARGEST" --host-data --batch-size "${BATCHES##*,}" --no-validation \
   --config-timeout 80 --json "$WORK/speed-$DEVICE-largest-hostdata.json"
+if [[ -d $CORPORA/20news ]]; then  # time to reach tomotopy's 20NG perplexity: tomotopy on the CPU cores, ours on the GPU
+  run 240 lda-20ng python benchmarks/speed.py --device "$DEVICE" --parts lda --lda 20news --corpora "$CORPORA" \
+    --lda-models tomotopy --threads "$(nproc)" --ours "$LDA_OURS" --model-max-seconds "$LDA_SECONDS" $LDA_QUICK \
+    --json "$WORK/speed-$DEVICE-lda-20ng.json"
+fi
 if [[ -d $TWENTY_NG ]]; then  # the same 20NG epochs through torch.compile (needs Triton in the image)
   run 150 speed-20ng-compiled "${speed[@]}" --sizes none --corpus "20NG train=$TWENTY_NG" --torch-compile \
     --batch-size "${COMPILED_BATCHES:-256,1024}" --config-timeout 140 --json "$WORK/speed-$DEVICE-20ng-compiled.json"
