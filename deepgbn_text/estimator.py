@@ -1,9 +1,12 @@
 """GeneralizedGBN: a scikit-learn-style estimator around the GBN module (fit, transform, topics, save)."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import platform
+import shutil
+import sysconfig
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -46,6 +49,19 @@ def resolve_device(device: str) -> torch.device:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise UserInputError("--device cuda: no CUDA GPU is available here; use --device cpu or auto")
     return torch.device(device)
+
+
+def compile_toolchain_problem(device: torch.device) -> str | None:
+    """What ``torch_compile`` lacks on ``device``, if anything: Triton on a GPU; a C++ compiler and
+    Python's headers on a CPU (inductor builds C++ extensions there)."""
+    if device.type == "cuda":
+        return None if importlib.util.find_spec("triton") else "--torch-compile on a GPU needs the triton package"
+    compilers = [c for c in (os.environ.get("CXX"), "g++", "c++", "clang++") if c]
+    if not any(shutil.which(c) for c in compilers):
+        return "--torch-compile on a CPU needs a C++ compiler (g++ or clang++)"
+    if not (Path(sysconfig.get_paths()["include"]) / "Python.h").is_file():
+        return "--torch-compile on a CPU needs Python's development headers (Python.h)"
+    return None
 
 
 class GeneralizedGBN:
@@ -157,6 +173,8 @@ class GeneralizedGBN:
         if not isinstance(checkpoint_every, int) or checkpoint_every < 0:
             raise UserInputError(f"--checkpoint-every: expected a whole number of steps >= 0, got {checkpoint_every!r}")
         self.device_ = resolve_device(self.device)
+        if self.torch_compile and (problem := compile_toolchain_problem(self.device_)):
+            raise UserInputError(f"{problem}; install it or leave the option out")
         torch.manual_seed(self.seed)
         train_rows, val_rows = rows, None
         if self.val_fraction > 0:

@@ -1,20 +1,17 @@
 """Shared fixtures: a small corpus drawn from a known two-layer Poisson-gamma model."""
 from __future__ import annotations
 
-import shutil
-import sysconfig
-from pathlib import Path
-
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import torch
 
 from deepgbn_text import Corpus
+from deepgbn_text.estimator import compile_toolchain_problem
 
 
-CAN_COMPILE = bool(shutil.which("g++") or shutil.which("c++")) and (Path(sysconfig.get_paths()["include"]) / "Python.h").is_file()
-"""torch.compile on CPU needs a C++ compiler and Python's headers."""
-needs_compiler = pytest.mark.skipif(not CAN_COMPILE, reason="torch.compile on CPU needs a C++ compiler and Python's headers")
+CPU_COMPILE_PROBLEM = compile_toolchain_problem(torch.device("cpu"))
+needs_compiler = pytest.mark.skipif(CPU_COMPILE_PROBLEM is not None, reason=str(CPU_COMPILE_PROBLEM))
 
 
 def synthetic_counts(n_docs: int = 300, n_words: int = 60, n_topics: int = 6, seed: int = 0) -> sp.csr_matrix:

@@ -1,5 +1,6 @@
 """``torch_compile=True``: the training forward through torch.compile (inductor needs a C++ compiler on
-CPU; skipped where there is none). Same seed, same topics; it learns as the eager fit does."""
+CPU; those tests skip where there is none). Same seed, same topics; it learns as the eager fit does; a
+missing toolchain is one clear error before training."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,8 +8,6 @@ import pytest
 from conftest import needs_compiler
 
 from deepgbn_text import GeneralizedGBN, UserInputError
-
-pytestmark = needs_compiler
 
 OPTIONS = dict(n_topics=[6, 3], n_layers=2, epochs=8, batch_size=64, hidden=16, patience=50, seed=1, device="cpu")
 
@@ -18,6 +17,7 @@ def compiled(small_corpus):
     return GeneralizedGBN(torch_compile=True, **OPTIONS).fit(small_corpus)
 
 
+@needs_compiler
 def test_a_compiled_fit_learns_like_an_eager_one(small_corpus, compiled):
     eager = GeneralizedGBN(**OPTIONS).fit(small_corpus)
     history = compiled.history_
@@ -27,6 +27,7 @@ def test_a_compiled_fit_learns_like_an_eager_one(small_corpus, compiled):
     assert abs(best_compiled - best_eager) < 0.05 * best_eager
 
 
+@needs_compiler
 def test_same_seed_same_topics_when_compiled(small_corpus, compiled):
     again = GeneralizedGBN(torch_compile=True, **OPTIONS).fit(small_corpus)
     assert np.array_equal(compiled.topic_word(1), again.topic_word(1))
@@ -35,3 +36,9 @@ def test_same_seed_same_topics_when_compiled(small_corpus, compiled):
 def test_torch_compile_must_be_a_bool(small_corpus):
     with pytest.raises(UserInputError, match="--torch-compile"):
         GeneralizedGBN(torch_compile="yes", **OPTIONS).fit(small_corpus)
+
+
+def test_a_missing_compiler_is_one_clear_error_before_training(small_corpus, monkeypatch):
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    with pytest.raises(UserInputError, match=r"--torch-compile on a CPU needs a C\+\+ compiler.*leave the option out"):
+        GeneralizedGBN(torch_compile=True, **OPTIONS).fit(small_corpus)
