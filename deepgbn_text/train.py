@@ -323,17 +323,19 @@ class Trainer:
         itself (its ``found_inf`` flag: parameters, moments and step count stay as they were) and
         counted in ``skipped_steps``, without a host sync: the check stays on the device."""
         terms = self.train_module(batch)
-        loss = -terms.elbo(kl_weight).sum() / batch.lengths.sum().clamp_min(1.0)
+        weighted = terms.elbo(kl_weight).sum()
+        loss = -weighted / batch.lengths.sum().clamp_min(1.0)
         self.optimiser.zero_grad(set_to_none=True)  # backward then writes the gradients: no zeroing, no add_
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.config.grad_clip, foreach=True)
-        finite = torch.isfinite(loss) & torch.isfinite(grad_norm)
-        self.found_inf.copy_(~finite)
+        bad = ~(torch.isfinite(loss) & torch.isfinite(grad_norm))
+        self.found_inf.copy_(bad)
         self.optimiser.step()
         if self.average is not None:
             self.average.update()
-        self.bad_steps += (~finite).long()
-        self.elbo_sum += torch.where(finite, terms.elbo().sum().detach(), 0.0)
+        self.bad_steps += bad
+        elbo = weighted if kl_weight == 1.0 else terms.elbo().sum()  # after the KL warm-up: the same sum
+        self.elbo_sum += torch.where(bad, 0.0, elbo.detach())
 
     def _validate(self, record: dict[str, Any]) -> None:
         """Held-out ELBO and completion perplexity (computed on rank 0, shared with all ranks); keep
