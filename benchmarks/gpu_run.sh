@@ -4,9 +4,11 @@
 # most important first, inside one time budget, and pack everything into $OUT/gpu-results.tar.gz (the device
 # tool brings back at most 8 files):
 #   1. tests (the CUDA ones included: tests/test_cuda.py, tests/test_device_corpus.py)
-#   2. 20NG epochs at batch 64 / 256 / 1,024 / 4,096 (the 0.1 s target) and a profile at 256 and 4,096
-#   3. the synthetic 1M x 50k corpus at batch 4,096 and 16,384 (the 3 s target), a profile at 16,384, and
-#      the same corpus with batches gathered on the host (--host-data) to compare both data paths
+#   2. 20NG epochs at batch 64 / 256 / 1,024 / 4,096 (the 0.1 s target) with CUDA graphs (the default), the
+#      same without them (--no-cuda-graphs) at 256 and 1,024, and a profile of both at 256 (and 4,096)
+#   3. the synthetic 1M x 50k corpus at batch 4,096 and 16,384 (the 3 s target), without CUDA graphs at the
+#      largest batch, a profile at the largest batch, and the same corpus with batches gathered on the
+#      host (--host-data) to compare both data paths
 #   4. time to reach tomotopy's 20NG perplexity (tomotopy on the machine's CPU cores, ours on the GPU)
 #   5. 20NG at batch 256 and 1,024 through torch.compile (--torch-compile), and a profile of it
 #   6. the rest of the synthetic grid (N in 10k, 100k, 1M x V in 2k, 20k, 50k) for the growth plot
@@ -25,7 +27,7 @@
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu-out}
 BUDGET=${BUDGET:-540}
-TESTS=${TESTS:-"tests/test_distributions.py tests/test_model.py tests/test_device_corpus.py tests/test_cuda.py tests/test_averaging.py"}
+TESTS=${TESTS:-"tests/test_cuda.py tests/test_graphed_steps.py tests/test_distributions.py tests/test_model.py tests/test_device_corpus.py tests/test_averaging.py"}
 DEVICE=cuda
 LARGEST=1Mx50k
 LARGEST_FOLDER=build/speed/gbn-v2-n1000000-v50000-s0  # where speed.py caches that corpus
@@ -38,10 +40,11 @@ WORKERS=$(( $(nproc) > 2 ? $(nproc) - 2 : 1 ))
 TWENTY_NG=build/gpu/20ng-train
 CORPORA=build/gpu/corpora  # 20news/train.txt.gz and test.txt.gz, copied from ../shared/corpora
 LDA_OURS=${LDA_OURS:-gamma:128:6e-3:5:0.995,gamma:512:1e-2:5:0.995,weibull:64:3e-3:0:0.995}
-LDA_SECONDS=40
+LDA_SECONDS=${LDA_SECONDS:-40}
+EAGER_20NG_BATCHES=${EAGER_20NG_BATCHES:-256,1024}
 LDA_QUICK=
 if [[ "${1:-}" == "--dry-run" ]]; then  # a smoke run of this script without a GPU
-  LDA_QUICK=--quick LDA_SECONDS=5 COMPILED_BATCHES=256 DEVICE=cpu LARGEST=5kx1k LARGEST_FOLDER=build/speed/gbn-v2-n5000-v1000-s0 REST=2kx500 BATCHES=256 TWENTY_NG_BATCHES=256,1024 STEPS=5 PROFILE_STEPS=3
+  LDA_QUICK=--quick LDA_SECONDS=5 COMPILED_BATCHES=256 EAGER_20NG_BATCHES=256 DEVICE=cpu LARGEST=5kx1k LARGEST_FOLDER=build/speed/gbn-v2-n5000-v1000-s0 REST=2kx500 BATCHES=256 TWENTY_NG_BATCHES=256,1024 STEPS=5 PROFILE_STEPS=3
 fi
 WORK=$(mktemp -d)
 mkdir -p "$OUT"
@@ -76,12 +79,18 @@ run 90 pytest python -m pytest -q -p no:cacheprovider -rs $TESTS
 if [[ -d $TWENTY_NG ]]; then
   run 100 speed-20ng "${speed[@]}" --sizes none --corpus "20NG train=$TWENTY_NG" --batch-size "$TWENTY_NG_BATCHES" \
     --config-timeout 60 --json "$WORK/speed-$DEVICE-20ng.json"
+  run 60 speed-20ng-eager "${speed[@]}" --sizes none --corpus "20NG train=$TWENTY_NG" --no-cuda-graphs \
+    --batch-size "$EAGER_20NG_BATCHES" --config-timeout 40 --json "$WORK/speed-$DEVICE-20ng-eager.json"
   for batch in ${PROFILE_20NG_BATCHES:-256 4096}; do
     run 40 "profile-20ng-$batch" "${profile[@]}" "$TWENTY_NG" --batch-size "$batch" --json "$WORK/profile-20ng-$batch.json"
   done
+  run 40 profile-20ng-256-eager "${profile[@]}" "$TWENTY_NG" --batch-size 256 --no-cuda-graphs \
+    --json "$WORK/profile-20ng-256-eager.json"
 fi
 run 180 speed-largest "${speed[@]}" --sizes "$LARGEST" --batch-size "$BATCHES" --config-timeout 120 \
   --json "$WORK/speed-$DEVICE-largest.json"
+run 60 speed-largest-eager "${speed[@]}" --sizes "$LARGEST" --batch-size "${BATCHES##*,}" --no-cuda-graphs \
+  --no-validation --config-timeout 50 --json "$WORK/speed-$DEVICE-largest-eager.json"
 if [[ -d $LARGEST_FOLDER ]]; then
   run 60 profile-largest "${profile[@]}" "$LARGEST_FOLDER" --batch-size "${BATCHES##*,}" --json "$WORK/profile-largest.json"
 fi

@@ -1,18 +1,18 @@
-"""Where a training step's time goes: torch.profiler over the library's own training loop (issue 5: "measure
+"""Where a training step's time goes: torch.profiler over the library's own training steps (issue 5: "measure
 with the profiler and fix what dominates"). A benchmark that prints tables and writes JSON, not a test.
 
     python benchmarks/profile_step.py build/gpu/20ng-train --device cuda --batch-size 256 --json $OUT/profile.json
 
-On a prepared corpus folder it builds the default model (128-64-32), trains --steps steps once to warm up
-(kernels, allocator, cuDNN/cuBLAS handles), times the same number of steps without the profiler, then
-again under it. It prints the operators with the most self device time and the most self CPU time, and
-the step's kernel launches and summed kernel time: kernel time far below the wall time means the step is
-bound by launches and Python, not by the device's arithmetic or memory. On CUDA it then runs the steps once
-more under ``torch.cuda.set_sync_debug_mode("warn")`` and lists where the host waited for the device
-(the Python line that called a synchronising operation, with its count: a count of --steps or more is a
-sync in every step; the per-epoch ones, such as reading the epoch's ELBO, come once). Last, it times the
-likelihood's gather of topic rows at one batch's word ids, forward and backward, as the model does it
-(advanced indexing) and two other ways.
+On a prepared corpus folder it builds the default model (128-64-32) and a trainer, runs --steps steps of it
+once to warm up (kernels, allocator, cuBLAS handles, the CUDA graphs' captures), times the same steps
+again (batches gathered as training gathers them), then runs them under the profiler. It prints the
+operators with the most self device time and the most self CPU time, and the step's kernel launches and
+summed kernel time: kernel time far below the wall time means the step is bound by launches and Python,
+not by the device's arithmetic or memory. On CUDA it then runs the steps once more under
+``torch.cuda.set_sync_debug_mode("warn")`` and lists where the host waited for the device (the Python
+line that called a synchronising operation, with its count: a count of --steps or more is a sync in every
+step). Last, it times the likelihood's gather of topic rows at one batch's word ids, forward and backward,
+three ways.
 """
 from __future__ import annotations
 
@@ -26,30 +26,37 @@ from typing import Any
 
 import numpy as np
 
-LAUNCHES = ("cudaLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernel", "cuLaunchKernelEx")
-"""Runtime and driver calls that start a kernel (their count is the step's kernel launches)."""
+LAUNCHES = ("cudaLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernel", "cuLaunchKernelEx", "cudaGraphLaunch")
+"""Runtime and driver calls that start a kernel or a captured graph of them (their count is the step's launches)."""
 
 
-def timed_run(trainer_for: Any, device: Any) -> float:
+def run_steps(trainer: Any, rows: np.ndarray, batch_size: int) -> None:
+    """The trainer's steps over ``rows`` after the KL warm-up (weight 1), its batches gathered as in training."""
+    for _, batch in trainer._batches(rows, batch_size):
+        trainer._step(batch, 1.0)
+
+
+def timed_steps(trainer: Any, rows: np.ndarray, batch_size: int, device: Any) -> float:
     import torch
 
-    trainer = trainer_for()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
     started = time.perf_counter()
-    trainer.run()
+    run_steps(trainer, rows, batch_size)
     if device.type == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - started
 
 
-def sync_points(trainer_for: Any) -> dict[str, int]:
-    """Run on CUDA with sync debugging on: each place that made the host wait for the device, counted."""
+def sync_points(trainer: Any, rows: np.ndarray, batch_size: int) -> dict[str, int]:
+    """Run the steps on CUDA with sync debugging on: each place that made the host wait for the device, counted."""
     import torch
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         torch.cuda.set_sync_debug_mode("warn")
         try:
-            trainer_for().run()
+            run_steps(trainer, rows, batch_size)
         finally:
             torch.cuda.set_sync_debug_mode("default")
     places = (f"{Path(w.filename).name}:{w.lineno}" for w in caught if "synchroniz" in str(w.message))
@@ -91,6 +98,8 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=3)
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--torch-compile", action="store_true", help="train through torch.compile")
+    parser.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false",
+                        help="on CUDA, run the steps without CUDA graphs")
     parser.add_argument("--top", type=int, default=20, help="operators shown in each table")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path)
@@ -111,21 +120,18 @@ def main() -> None:
     steps = -(-len(rows) // args.batch_size)
     torch.manual_seed(args.seed)
     module = GBN(corpus.n_words, default_topics(args.layers), args.hidden, "nonlinear").to(device)
-    config = TrainConfig(epochs=1, batch_size=args.batch_size, torch_compile=args.torch_compile)
-
-    def trainer() -> Trainer:
-        return Trainer(module, corpus.counts, rows, None, config, args.seed, device)
-
+    config = TrainConfig(epochs=1, batch_size=args.batch_size, torch_compile=args.torch_compile,
+                         cuda_graphs=args.cuda_graphs)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with deterministic_on_cpu(device):
-        timed_run(trainer, device)  # warm-up
-        wall = timed_run(trainer, device)
-        ready = trainer()
+        trainer = Trainer(module, corpus.counts, rows, None, config, args.seed, device)
+        timed_steps(trainer, rows, args.batch_size, device)  # warm-up
+        wall = timed_steps(trainer, rows, args.batch_size, device)
         with profile(activities=activities) as prof:
-            ready.run()
+            run_steps(trainer, rows, args.batch_size)
             if device.type == "cuda":
                 torch.cuda.synchronize()
-        syncs = sync_points(trainer) if device.type == "cuda" else {}
+        syncs = sync_points(trainer, rows, args.batch_size) if device.type == "cuda" else {}
         first = corpus.counts[rows[: args.batch_size]]
         gathers = gather_variants(torch.as_tensor(first.indices, dtype=torch.long, device=device), corpus.n_words,
                                   module.topics[0], device)
@@ -135,7 +141,8 @@ def main() -> None:
     cpu_us = sum(e.self_cpu_time_total for e in events)
     summary: dict[str, Any] = {
         "folder": str(args.folder), "device": str(device), "batch_size": args.batch_size, "steps": steps,
-        "torch_compile": args.torch_compile,
+        "torch_compile": args.torch_compile, "cuda_graphs": trainer.graphs is not None,
+        "graph_captures": trainer.graphs.captures if trainer.graphs is not None else 0,
         "n_words": corpus.n_words, "hidden": args.hidden, "topics": default_topics(args.layers),
         "device_name": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
         "torch": torch.__version__, "wall_seconds": wall, "step_seconds": wall / steps,
@@ -148,7 +155,7 @@ def main() -> None:
                     sorted(events, key=lambda e: -e.self_cpu_time_total)[: args.top]],
     }
     print(f"{args.folder} on {summary['device_name']}, batch {args.batch_size}, {steps} steps"
-          f"{' (compiled)' if args.torch_compile else ''}: "
+          f"{' (compiled)' if args.torch_compile else ''}{' (CUDA graphs)' if trainer.graphs else ''}: "
           f"{1e3 * summary['step_seconds']:.2f} ms a step unprofiled; {summary['kernel_launches_per_step']:.0f} "
           f"kernel launches and {1e3 * summary['kernel_seconds_per_step']:.2f} ms of kernels a step")
     for title, key in (("self device time", "top_device"), ("self CPU time (profiled)", "top_cpu")):

@@ -164,6 +164,8 @@ def fit(
         help="Validate and keep a moving average of the parameters with this decay per step (0: off; try 0.995).")] = 0.0,
     torch_compile: Annotated[bool, typer.Option("--torch-compile", help="Fuse the training step's kernels with "
                              "torch.compile (needs a C++ compiler on CPU, Triton on GPU; the first steps compile).")] = False,
+    cuda_graphs: Annotated[bool, typer.Option("--cuda-graphs/--no-cuda-graphs", help="On a GPU, replay each "
+                           "training step from a CUDA graph (one process, without --torch-compile).")] = True,
     seed: Annotated[int, typer.Option(help="Random seed (same seed and device: same model).")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     out: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default runs/<input>-<timestamp>).")] = None,
@@ -212,7 +214,7 @@ def fit(
         model = GeneralizedGBN(n_topics=_parse_topics(topics), n_layers=layers, link=link, encoder=encoder, posterior=posterior, hidden=hidden, epochs=epochs,
                                batch_size=batch_size, lr=lr, kl_warmup=kl_warmup, val_fraction=val_fraction,
                                patience=patience, lr_decay_patience=lr_decay_patience, ema_decay=ema_decay, torch_compile=torch_compile,
-                               seed=seed, device=device)
+                               cuda_graphs=cuda_graphs, seed=seed, device=device)
         model.validate_params()
         if not 0 < min_edge <= 1:
             raise UserInputError(f"--min-edge must be in (0, 1], got {min_edge}")

@@ -86,6 +86,7 @@ class GeneralizedGBN:
         "lr_decay_patience": lambda v: isinstance(v, int) and v >= 0,
         "ema_decay": lambda v: isinstance(v, (int, float)) and 0 <= v < 1,
         "torch_compile": lambda v: isinstance(v, bool),
+        "cuda_graphs": lambda v: isinstance(v, bool),
         "seed": lambda v: isinstance(v, int) and v >= 0,
         "refine_steps": lambda v: isinstance(v, int) and v >= 0,
         "device": lambda v: isinstance(v, str) and (v in ("auto", "cpu") or v.startswith("cuda")),
@@ -108,6 +109,7 @@ class GeneralizedGBN:
         lr_decay_patience: int = 0,
         ema_decay: float = 0.0,
         torch_compile: bool = False,
+        cuda_graphs: bool = True,
         seed: int = 0,
         device: str = "auto",
         refine_steps: int = 0,
@@ -127,6 +129,7 @@ class GeneralizedGBN:
         self.lr_decay_patience = lr_decay_patience
         self.ema_decay = ema_decay
         self.torch_compile = torch_compile
+        self.cuda_graphs = cuda_graphs
         self.seed = seed
         self.device = device
         self.refine_steps = refine_steps
@@ -186,10 +189,10 @@ class GeneralizedGBN:
         config = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                              kl_warmup=self.kl_warmup, patience=self.patience,
                              lr_decay_patience=self.lr_decay_patience, ema_decay=self.ema_decay,
-                             torch_compile=self.torch_compile)
+                             torch_compile=self.torch_compile, cuda_graphs=self.cuda_graphs)
         plan = None
         if checkpoint is not None:
-            fingerprint = {**{k: v for k, v in self.get_params().items() if k != "device"},
+            fingerprint = {**{k: v for k, v in self.get_params().items() if k not in ("device", "cuda_graphs")},
                            "vocab_hash": vocab_hash(self.vocab_), "n_docs": corpus.n_docs}
             plan = CheckpointPlan(Path(checkpoint), fingerprint, checkpoint_every, resume)
         elif resume:

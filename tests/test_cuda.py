@@ -57,3 +57,39 @@ def test_same_seed_same_model_at_scale_on_cuda():
     a, b = (GeneralizedGBN(**options).fit(corpus) for _ in range(2))
     assert [r["val_perplexity"] for r in a.history_] == [r["val_perplexity"] for r in b.history_]
     assert np.array_equal(a.topic_word(1), b.topic_word(1))
+
+
+def graphed_trainer(counts, cuda_graphs: bool, **config):
+    """A 2-layer model trained on CUDA with or without CUDA graphs; the trainer, after its run."""
+    from deepgbn_text.model.gbn import GBN
+    from deepgbn_text.train import TrainConfig, Trainer
+
+    torch.manual_seed(0)
+    device = torch.device("cuda")
+    module = GBN(counts.shape[1], [6, 3], 32).to(device)
+    rows = np.arange(counts.shape[0])
+    settings = dict(epochs=20, batch_size=64, patience=50, cuda_graphs=cuda_graphs) | config
+    trainer = Trainer(module, counts, rows[30:], rows[:30], TrainConfig(**settings), 0, device)
+    trainer.run()
+    return trainer
+
+
+def test_cuda_graphs_replay_steps_that_learn_as_eager_steps(small_corpus):
+    from deepgbn_text.graphed_steps import EAGER_WARMUP_STEPS
+
+    graphed = graphed_trainer(small_corpus.counts, cuda_graphs=True)
+    eager = graphed_trainer(small_corpus.counts, cuda_graphs=False)
+    assert eager.graphs is None and graphed.graphs is not None and not graphed.graphs.failed
+    assert graphed.graphs.eager_steps == EAGER_WARMUP_STEPS
+    assert 1 <= len(graphed.graphs.graphs) == graphed.graphs.captures <= 16  # a few shapes, each captured once
+    best = [min(r["val_perplexity"] for r in t.history) for t in (graphed, eager)]
+    assert np.isfinite(best[0]) and best[0] < 1.05 * best[1]
+    assert all(r["skipped_steps"] == 0 for r in graphed.history)
+
+
+def test_cuda_graphs_are_captured_again_when_the_learning_rate_changes(small_corpus):
+    trainer = graphed_trainer(small_corpus.counts, cuda_graphs=True, lr_decay_patience=1, epochs=30)
+    lrs = [r["lr"] for r in trainer.history]
+    assert min(lrs) < max(lrs)  # the rate was halved at least once: graphs captured with the old one are gone
+    assert trainer.graphs.captures > len(trainer.graphs.graphs)
+    assert all(np.isfinite(r["val_perplexity"]) for r in trainer.history)
