@@ -59,13 +59,15 @@ run() {
   stamp "$name (at most $limit s)"
   timeout "$limit" "$@" 2>&1 | tee "$WORK/$name.txt"
 }
-pack() { stamp "done"; cp "$WORK/stages.txt" "$OUT/"; tar -czf "$OUT/gpu-results.tar.gz" -C "$WORK" .; }
+pack() { stamp "done"; cp "$WORK/stages.txt" "$OUT/"; tar -czf "$OUT/gpu-results.tar.gz" -C "$WORK" --exclude=./site .; }
 trap pack EXIT
 
-if ! python -c "import safetensors, tomotopy" 2>/dev/null; then
-  pip install --no-index --no-deps -q build/gpu/wheels/*.whl 2>&1 | tail -1
-fi
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1  # the GPU image has no build backend to install the project with
+if ! python -c "import safetensors, tomotopy" 2>/dev/null; then  # a wheel is a zip: unpacked onto the path
+  for wheel in build/gpu/wheels/*.whl; do python -m zipfile -e "$wheel" "$WORK/site"; done
+  export PYTHONPATH=$PYTHONPATH:$WORK/site
+fi
+python -c "import safetensors, tomotopy; print('tomotopy', tomotopy.__version__)" 2>&1 | tail -1 | tee -a "$WORK/gpu.txt"
 if [[ $DEVICE == cuda ]]; then
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$WORK/gpu.txt"
 fi
@@ -94,7 +96,7 @@ run 60 speed-largest-eager "${speed[@]}" --sizes "$LARGEST" --batch-size "${BATC
 if [[ -d $LARGEST_FOLDER ]]; then
   run 60 profile-largest "${profile[@]}" "$LARGEST_FOLDER" --batch-size "${BATCHES##*,}" --json "$WORK/profile-largest.json"
 fi
-run 90 speed-largest-hostdata "${speed[@]}" --sizes "$LARGEST" --host-data --batch-size "${BATCHES##*,}" --no-validation \
+[[ ${HOSTDATA:-1} == 0 ]] || run 90 speed-largest-hostdata "${speed[@]}" --sizes "$LARGEST" --host-data --batch-size "${BATCHES##*,}" --no-validation \
   --config-timeout 80 --json "$WORK/speed-$DEVICE-largest-hostdata.json"
 if [[ -d $CORPORA/20news ]]; then  # time to reach tomotopy's 20NG perplexity: tomotopy on the CPU cores, ours on the GPU
   run 240 lda-20ng python benchmarks/speed.py --device "$DEVICE" --parts lda --lda 20news --corpora "$CORPORA" \

@@ -45,7 +45,8 @@ def test_cuda_model_transforms_like_its_cpu_copy(small_corpus, on_cuda, tmp_path
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
 
 
-def test_same_seed_same_model_at_scale_on_cuda():
+@pytest.mark.parametrize("cuda_graphs", [False, True])
+def test_same_seed_same_model_at_scale_on_cuda(cuda_graphs):
     """Many entries per document in big batches: where index_add's atomics would reorder the sums."""
     from conftest import synthetic_counts
 
@@ -53,10 +54,49 @@ def test_same_seed_same_model_at_scale_on_cuda():
 
     counts = synthetic_counts(n_docs=5000, n_words=2000, n_topics=20, seed=1)
     corpus = Corpus(counts, [f"w{v}" for v in range(counts.shape[1])])
-    options = dict(epochs=3, batch_size=1024, seed=0, device="cuda")
+    options = dict(epochs=3, batch_size=1024, seed=0, device="cuda", cuda_graphs=cuda_graphs)
     a, b = (GeneralizedGBN(**options).fit(corpus) for _ in range(2))
     assert [r["val_perplexity"] for r in a.history_] == [r["val_perplexity"] for r in b.history_]
     assert np.array_equal(a.topic_word(1), b.topic_word(1))
+
+
+def step_ops() -> dict:
+    """The step's operators with a backward, on a batch of 1,024 documents and 200,000 entries: name ->
+    (function of the tensors that get gradients, those tensors)."""
+    import torch.nn.functional as F
+
+    generator = torch.Generator(device="cuda").manual_seed(0)
+    n, docs, words, width = 200_000, 1024, 2000, 256
+
+    def rand(*shape):
+        return torch.rand(*shape, device="cuda", generator=generator).requires_grad_()
+
+    cols = torch.randint(words, (n,), device="cuda", generator=generator)
+    offsets = torch.sort(torch.randint(n, (docs,), device="cuda", generator=generator)).values
+    offsets[0] = 0
+    bounds = torch.cat((offsets, torch.tensor([n], device="cuda")))
+    rows = torch.searchsorted(offsets, torch.arange(n, device="cuda"), right=True) - 1
+    weights = torch.rand(n, device="cuda", generator=generator)
+    return {
+        "embedding_bag": (lambda w, s: F.embedding_bag(cols, w, offsets, mode="sum", per_sample_weights=s),
+                          [rand(words, width), rand(n)]),
+        "embedding_of_words": (lambda w: F.embedding(cols, w), [rand(words, 128)]),
+        "embedding_of_documents": (lambda w: F.embedding(rows, w), [rand(docs, 128)]),
+        "segment_reduce": (lambda x: torch.segment_reduce(x, "sum", offsets=bounds, unsafe=True), [rand(n)]),
+        "layer_norm": (lambda x, g, b: F.layer_norm(x, (width,), g, b), [rand(docs, width), rand(width), rand(width)]),
+        "linear": (lambda x, w, b: F.linear(x, w, b), [rand(docs, width), rand(128, width), rand(128)]),
+        "column_softmax": (lambda x: torch.softmax(x.T, -1).T.contiguous(), [rand(words, 128)]),
+        "weighted_sum": (lambda x: (x * weights[:, None]).sum(-1), [rand(n, 128)]),
+    }
+
+
+@pytest.mark.parametrize("name", list(step_ops()) if torch.cuda.is_available() else [])
+def test_step_operator_gradients_are_the_same_run_to_run(name):
+    """Which of the step's operators (if any) is not deterministic on this GPU."""
+    function, inputs = step_ops()[name]
+    upstream = torch.rand_like(function(*inputs))
+    first, second = (torch.autograd.grad(function(*inputs), inputs, upstream) for _ in range(2))
+    assert all(torch.equal(a, b) for a, b in zip(first, second))
 
 
 def graphed_trainer(counts, cuda_graphs: bool, **config):
