@@ -3,7 +3,9 @@
 # then the speed benchmark (benchmarks/speed.py --device cuda) and the profiler (benchmarks/profile_step.py),
 # most important first, inside one time budget, and pack everything into $OUT/gpu-results.tar.gz (the device
 # tool brings back at most 8 files):
-#   1. tests (the CUDA ones included: tests/test_cuda.py, tests/test_device_corpus.py)
+#   1. tests (the CUDA ones included: tests/test_cuda.py, tests/test_device_corpus.py), then
+#      benchmarks/determinism_probe.py: where two same-seed trainers part, with graphs, without, and with
+#      torch's deterministic algorithms
 #   2. 20NG epochs at batch 64 / 256 / 1,024 / 4,096 (the 0.1 s target) with CUDA graphs (the default), the
 #      same without them (--no-cuda-graphs) at 256 and 1,024, and a profile of both at 256 (and 4,096)
 #   3. the synthetic 1M x 50k corpus at batch 4,096 and 16,384 (the 3 s target), without CUDA graphs at the
@@ -35,6 +37,7 @@ REST=${REST:-10kx2k,10kx20k,10kx50k,100kx2k,100kx20k,100kx50k,1Mx2k,1Mx20k}
 BATCHES=${BATCHES:-4096,16384}
 TWENTY_NG_BATCHES=${TWENTY_NG_BATCHES:-64,256,1024,4096}
 STEPS=300
+PROBE_STEPS=15
 PROFILE_STEPS=20
 WORKERS=$(( $(nproc) > 2 ? $(nproc) - 2 : 1 ))
 TWENTY_NG=build/gpu/20ng-train
@@ -44,7 +47,7 @@ LDA_SECONDS=${LDA_SECONDS:-40}
 EAGER_20NG_BATCHES=${EAGER_20NG_BATCHES:-256,1024}
 LDA_QUICK=
 if [[ "${1:-}" == "--dry-run" ]]; then  # a smoke run of this script without a GPU
-  LDA_QUICK=--quick LDA_SECONDS=5 COMPILED_BATCHES=256 EAGER_20NG_BATCHES=256 DEVICE=cpu LARGEST=5kx1k LARGEST_FOLDER=build/speed/gbn-v2-n5000-v1000-s0 REST=2kx500 BATCHES=256 TWENTY_NG_BATCHES=256,1024 STEPS=5 PROFILE_STEPS=3
+  LDA_QUICK=--quick LDA_SECONDS=5 COMPILED_BATCHES=256 EAGER_20NG_BATCHES=256 DEVICE=cpu LARGEST=5kx1k LARGEST_FOLDER=build/speed/gbn-v2-n5000-v1000-s0 REST=2kx500 BATCHES=256 TWENTY_NG_BATCHES=256,1024 STEPS=5 PROFILE_STEPS=3 PROBE_STEPS=2
 fi
 WORK=$(mktemp -d)
 mkdir -p "$OUT"
@@ -78,6 +81,12 @@ profile=(python benchmarks/profile_step.py --device "$DEVICE" --steps "$PROFILE_
 
 # shellcheck disable=SC2086
 run 90 pytest python -m pytest -q -p no:cacheprovider -rs $TESTS
+# where two same-seed fits at 5,000 x 2,000, batch 1,024 part (they did on an H100, with and without graphs)
+probe=(python benchmarks/determinism_probe.py --device "$DEVICE" --steps "$PROBE_STEPS")
+run 30 determinism "${probe[@]}" --json "$WORK/determinism.json"
+run 30 determinism-eager "${probe[@]}" --no-cuda-graphs --json "$WORK/determinism-eager.json"
+CUBLAS_WORKSPACE_CONFIG=:4096:8 run 30 determinism-eager-deterministic "${probe[@]}" --no-cuda-graphs \
+  --deterministic-algorithms --json "$WORK/determinism-eager-deterministic.json"
 if [[ -d $TWENTY_NG ]]; then
   run 100 speed-20ng "${speed[@]}" --sizes none --corpus "20NG train=$TWENTY_NG" --batch-size "$TWENTY_NG_BATCHES" \
     --config-timeout 60 --json "$WORK/speed-$DEVICE-20ng.json"
