@@ -106,6 +106,8 @@ class GraphedSteps:
         self.pool = None
 
     def step(self, batch: SparseBatch, kl_weight: float) -> None:
+        """One training step on ``batch``: eagerly during the warm-up, else by replaying (or first
+        capturing) the graph of its padded shape."""
         n_entries = batch.values.shape[0]
         if not self.static.fits(n_entries):
             self.forget()
