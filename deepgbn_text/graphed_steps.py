@@ -143,8 +143,8 @@ class GraphedSteps:
         when the step cannot be captured."""
         graph = torch.cuda.CUDAGraph()
         try:
-            with torch.cuda.graph(graph, pool=self.pool, stream=self.stream):
-                self.update(padded, self.kl_weight)
+            with torch.cuda.device(self.device), torch.cuda.graph(graph, pool=self.pool, stream=self.stream):
+                self.update(padded, self.kl_weight)  # on the trainer's device, which need not be the current one
         except RuntimeError as error:
             log.warning("the training step could not be captured as a CUDA graph (%s); training goes on "
                         "without graphs", str(error).splitlines()[0])
