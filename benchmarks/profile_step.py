@@ -65,7 +65,7 @@ def sync_points(trainer: Any, rows: np.ndarray, batch_size: int) -> dict[str, in
 
 def gather_variants(cols: Any, n_words: int, width: int, device: Any, repeats: int = 10) -> dict[str, Any]:
     """The likelihood's gather of topic rows at a batch's word ids, forward and backward, three ways:
-    advanced indexing (what the model does), ``embedding`` and ``index_select``. Milliseconds a pass,
+    advanced indexing, ``embedding`` (what the model does) and ``index_select``. Milliseconds a pass,
     and whether two backward passes gave bit-identical gradients."""
     import torch
     import torch.nn.functional as F

@@ -310,7 +310,7 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
         "train_state_bytes": int(16 * n_params),  # parameters, gradients and Adam's two moments (fp32)
         "topics": topics, "base_rss": base, "load_seconds": load_seconds, "status_after_load": after_load,
         "peak_rss": peak_rss(), "torch_threads": torch.get_num_threads(), "device": str(device),
-        "torch_compile": config.torch_compile, "cuda_graphs": config.cuda_graphs and cuda and not config.torch_compile,
+        "torch_compile": config.torch_compile, "cuda_graphs": trainer.graphs is not None,
         "device_name": torch.cuda.get_device_name() if cuda else cpu_name(),
         "forbidden_imports": forbidden_imports(), "library": library_fingerprint(),
     })

@@ -7,8 +7,9 @@ a whole captured step -- forward, backward, gradient clipping and the Adam updat
 A graph replays fixed shapes at fixed addresses, so every batch is first copied into static buffers, its
 entries padded up to a size bucket with zero counts spread over its documents. A zero count adds exactly
 nothing to the ELBO (0 * log rate - lgamma(1) = 0 for the likelihood, a zero weight in the encoder's bag
-of words), so a padded batch has the batch's ELBO and gradient (up to the order of one sum). One graph is captured per shape (documents, bucket)
-and all share one memory pool: they run one after another and keep nothing between steps.
+of words), so a padded batch has the batch's ELBO and gradient (up to the order of one sum). One graph is
+captured per shape (documents, bucket), and all share one memory pool: they run one after another and
+keep nothing between steps.
 """
 from __future__ import annotations
 
@@ -108,6 +109,9 @@ class GraphedSteps:
     def step(self, batch: SparseBatch, kl_weight: float) -> None:
         """One training step on ``batch``: eagerly during the warm-up, else by replaying (or first
         capturing) the graph of its padded shape."""
+        if self.failed:  # no graphs: the plain step, on the batch as it is
+            self.update(batch, kl_weight)
+            return
         n_entries = batch.values.shape[0]
         if not self.static.fits(n_entries):
             self.forget()
@@ -116,7 +120,7 @@ class GraphedSteps:
         if kl_weight != self.kl_weight_value:
             self.kl_weight.fill_(kl_weight)
             self.kl_weight_value = kl_weight
-        if self.failed or self.eager_steps < EAGER_WARMUP_STEPS:
+        if self.eager_steps < EAGER_WARMUP_STEPS:
             self._eager(padded)
             return
         shape = (padded.n_docs, padded.values.shape[0])
