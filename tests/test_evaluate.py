@@ -208,3 +208,25 @@ def test_completion_split_holds_out_a_fifth_of_each_document_whatever_the_block_
     for block in (1, 50, 10**9):
         o, h = completion_split(counts, seed=4, block_tokens=block)
         assert (o != observed).nnz == 0 and (h != heldout).nnz == 0
+
+
+def test_near_duplicates_by_jaccard_of_top_words():
+    from deepgbn_text.evaluate import near_duplicate_share, near_duplicates
+
+    tw = np.zeros((3, 30))
+    tw[0, :10] = np.arange(10, 0, -1)
+    tw[1, :10] = np.arange(1, 11)
+    tw[1, 9], tw[1, 12] = 0.0, 20.0  # 9 shared words of an 11-word union: Jaccard 9/11 > 0.5
+    tw[2, 15:25] = 1.0
+    assert near_duplicates(tw).tolist() == [True, True, False]
+    assert near_duplicate_share(tw) == pytest.approx(2 / 3)
+    tw[1, :4] = 0.0
+    tw[1, 20:24] = 5.0  # now 5 shared of 15 (0.33) with topic 0, 4 of 16 with topic 2
+    assert near_duplicates(tw).tolist() == [False, False, False]
+
+
+def test_dead_topics_below_a_tenth_of_uniform():
+    from deepgbn_text.evaluate import dead_topics
+
+    assert dead_topics([0.5, 0.47, 0.03]).tolist() == [False, False, True]  # threshold 0.1 / 3
+    assert dead_topics([0.5, 0.5]).tolist() == [False, False]

@@ -2,7 +2,8 @@
 hierarchy and label metrics, and a report that runs them all on any model."""
 from .coherence import (DocumentCooccurrence, gensim_coherence, npmi_coherence, npmi_per_topic, reference_texts,
                         top_word_ids)
-from .diversity import topic_diversity, topic_quality, word_set_diversity
+from .diversity import (dead_topics, near_duplicate_share, near_duplicates, topic_diversity, topic_quality,
+                        word_set_diversity)
 from .hierarchy import parent_child_npmi, sibling_diversity, tree_edges
 from .labels import classification_accuracy, clustering_scores, purity, read_labels
 from .perplexity import WordDistributionModel, completion_perplexity, completion_split
@@ -17,9 +18,12 @@ __all__ = [
     "comparison_markdown",
     "completion_perplexity",
     "completion_split",
+    "dead_topics",
     "evaluate_model",
     "gensim_coherence",
     "make_model",
+    "near_duplicate_share",
+    "near_duplicates",
     "npmi_coherence",
     "npmi_per_topic",
     "parent_child_npmi",
