@@ -51,6 +51,8 @@ StopOpt = Annotated[Optional[Path], typer.Option("--stopwords-file", help="Extra
 LemmaOpt = Annotated[bool, typer.Option("--lemmatize/--no-lemmatize", help="Lookup lemmatisation (needs spacy-lookups-data).")]
 PhrasesOpt = Annotated[bool, typer.Option("--phrases/--no-phrases", help="Join frequent bigrams (gensim Phrases).")]
 ProcOpt = Annotated[int, typer.Option(help="Processes for tokenisation.")]
+AllTopicsOpt = Annotated[bool, typer.Option("--all-topics", help="Keep dead topics (prevalence below 1/(10 K)) "
+                                            "in the printed tree and exports; topics.json always has them.")]
 
 
 @contextlib.contextmanager
@@ -176,6 +178,7 @@ def fit(
                            "training under torchrun (default: on when torchrun started the command).")] = None,
     top_words: Annotated[int, typer.Option(help="Words per topic in topics.json/md and the printed tree.")] = 10,
     min_edge: Annotated[float, typer.Option(help="Smallest parent -> child weight kept in the tree.")] = 0.05,
+    all_topics: AllTopicsOpt = False,
     format: FormatOpt = None,
     text_column: TextColumnOpt = None,
     vocab: VocabOpt = None,
@@ -196,6 +199,7 @@ def fit(
     from deepgbn_text.checkpoint import CHECKPOINT_FILE
     from deepgbn_text.estimator import CONFIG_FILE
     from deepgbn_text.distributed import Ranks, init_from_environment, launched_by_torchrun
+    from deepgbn_text.diagnostics import collapse_messages
     from deepgbn_text.runs import default_run_dir, summarise, write_run
 
     _setup_logging()
@@ -238,33 +242,45 @@ def fit(
             return
         text_options = dataclasses.asdict(options)
         write_run(model, run_dir, extra_config={"input": str(input), "n_docs": corpus.n_docs, "text_options": text_options},
-                  top_n=top_words, min_edge=min_edge)
+                  top_n=top_words, min_edge=min_edge, all_topics=all_topics)
     summary = summarise(model.history_)
     stderr.print(f"trained {summary['epochs_run']} epochs in {summary['fit_seconds']:.1f} s on {model.device_}"
               + (f"; best epoch {summary['best_epoch']}: val perplexity {summary['val_perplexity']:.1f}"
                  if "best_epoch" in summary else ""))
-    print_tree(model.tree(top_n=top_words, min_edge=min_edge), top_words)
+    tree = model.tree(top_n=top_words, min_edge=min_edge)
+    print_tree(tree if all_topics else tree.without_dead(), top_words)
+    for message in collapse_messages(model):
+        stderr.print(message, highlight=False, soft_wrap=True)
     stderr.print(f"wrote {run_dir}")
 
 
+def hidden_note(tree) -> str:
+    """The line saying how many dead topics ``tree`` hides ("" when none)."""
+    return f"{tree.hidden_note}; --all-topics shows them" if tree.hidden_note else ""
+
+
 def print_tree(tree, top_words: int) -> None:
-    """Show the hierarchy with rich: top layer first, each topic's children nested below it;
-    custom topic names (``--labels``) come before the words."""
+    """Show the hierarchy with rich: top layer first, each topic's children nested below it, each topic under
+    its heaviest parent only; custom topic names (``--labels``) come before the words; then how many dead
+    topics the tree hides."""
     from rich.tree import Tree as RichTree
 
     root = RichTree(f"[bold]{tree.n_layers}-layer topic tree[/]")
+    placed = tree.outline_children()
 
     def add(parent, node, depth: int) -> None:
         words = escape(" ".join(w for w, _ in node.words[:top_words]))
         name = f"[bold]{escape(node.name)}[/] " if node.name else ""
         branch = parent.add(f"[bold cyan]{node.id}[/] {name}[dim]{node.prevalence:.1%}[/] {words}")
         if depth < 2:
-            for child, _ in tree.children(node.id):
+            for child, _ in placed.get(node.id, []):
                 add(branch, child, depth + 1)
 
     for top in tree.layer(tree.n_layers):
         add(root, top, 0)
     stdout.print(root)
+    if hidden_note(tree):
+        stdout.print(hidden_note(tree), highlight=False, soft_wrap=True)
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from deepgbn_text.errors import UserInputError
 
-from .app import app, print_tree, stderr, stdout, user_errors
+from .app import AllTopicsOpt, app, hidden_note, print_tree, stderr, stdout, user_errors
 
 FORMAT_HELP = "json, md, csv, dot, graphml, html, png, svg or gensim (default: from --out's suffix; none: print the tree)."
 
@@ -24,6 +24,8 @@ def _print_layer(tree, layer: int, top_words: int) -> None:
         table.add_row(node.id, escape(node.label), f"{node.prevalence:.1%}",
                       escape(" ".join(w for w, _ in node.words[:top_words])))
     stdout.print(table)
+    if hidden_note(tree):
+        stdout.print(hidden_note(tree), highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -35,8 +37,12 @@ def topics(
     min_edge: Annotated[Optional[float], typer.Option(help="Smallest parent -> child weight kept (default: as stored).")] = None,
     labels: Annotated[Optional[Path], typer.Option("--labels", help='JSON file naming topics, e.g. {"L3-0": "religion"}.')] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="File to write (csv also writes <stem>.edges.csv).")] = None,
+    all_topics: AllTopicsOpt = False,
 ) -> None:
-    """Show or export the topic tree of a run folder (rebuilt from the model when more words/edges are asked for)."""
+    """Show or export the topic tree of a run folder (rebuilt from the model when more words/edges are asked for).
+
+    Dead topics (prevalence below 1/(10 K)) are left out, and counted, unless --all-topics is given; the
+    gensim format keeps every topic of its layer (item i is topic i)."""
     from deepgbn_text.export import TEXT_FORMATS, check_format, export_tree, format_from_suffix, load_tree, tree_text
     from deepgbn_text.labels import apply_labels
 
@@ -45,9 +51,12 @@ def topics(
         tree = load_tree(run, top_words, min_edge)
         if labels is not None:
             tree = apply_labels(tree, labels)
+        if layer is not None and fmt != "gensim":
+            tree = tree.restricted_to_layer(layer)  # so that the count of hidden topics is this layer's
+        if not all_topics and fmt != "gensim":
+            tree = tree.without_dead()
         if fmt is None:
             if layer is not None:
-                tree.restricted_to_layer(layer)  # range check
                 _print_layer(tree, layer, top_words or tree.top_n)
             else:
                 print_tree(tree, top_words or tree.top_n)
@@ -56,9 +65,12 @@ def topics(
             if fmt not in TEXT_FORMATS:
                 raise UserInputError(f"--format {fmt} writes a file: pass --out FILE")
             sys.stdout.write(tree_text(tree, fmt, layer))
+            if hidden_note(tree):
+                stderr.print(hidden_note(tree), highlight=False, soft_wrap=True)
             return
         written = export_tree(tree, fmt, out, layer=layer, title=f"Topic tree — {run.resolve().name}")
-    stderr.print("wrote " + ", ".join(str(p) for p in written), highlight=False, soft_wrap=True)
+    stderr.print("wrote " + ", ".join(str(p) for p in written)
+                 + (f" ({hidden_note(tree)})" if hidden_note(tree) else ""), highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -43,9 +43,15 @@ def write_run(
     extra_config: dict[str, Any] | None = None,
     top_n: int = 10,
     min_edge: float = 0.05,
+    all_topics: bool = False,
 ) -> Path:
     """Write model.safetensors, config.json, topics.json, topics.md and metrics.json into ``out``
-    (replacing it as a whole; a training checkpoint already in ``out`` is kept)."""
+    (replacing it as a whole; a training checkpoint already in ``out`` is kept).
+
+    topics.json holds every topic; topics.md hides the dead ones unless ``all_topics``. metrics.json holds
+    the training summary and history, and per layer its near-duplicate and dead topics (``layers``)."""
+    from .diagnostics import layer_health
+
     tree = model.tree(top_n=top_n, min_edge=min_edge)
     with atomic_dir(out) as tmp:
         keep_checkpoint(Path(out) / CHECKPOINT_FILE, tmp / CHECKPOINT_FILE)
@@ -55,8 +61,9 @@ def write_run(
             config.update(extra_config)
             (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=1, ensure_ascii=False), encoding="utf-8")
         (tmp / TOPICS_JSON).write_text(json.dumps(tree.to_dict(), indent=1, ensure_ascii=False), encoding="utf-8")
-        (tmp / TOPICS_MD).write_text(tree.to_markdown(top_n), encoding="utf-8")
-        metrics = {"summary": summarise(model.history_), "history": model.history_}
+        (tmp / TOPICS_MD).write_text((tree if all_topics else tree.without_dead()).to_markdown(top_n), encoding="utf-8")
+        metrics = {"summary": summarise(model.history_), "history": model.history_,
+                   "layers": [h.to_dict() for h in layer_health(model)]}
         (tmp / METRICS_JSON).write_text(json.dumps(metrics, indent=1), encoding="utf-8")
     return Path(out)
 

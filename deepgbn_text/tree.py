@@ -95,6 +95,43 @@ class Tree:
         found = [(by_id[e.child], e.weight) for e in self.edges if e.parent == node_id]
         return sorted(found, key=lambda cw: -cw[1])
 
+    def outline_children(self) -> dict[str, list[tuple[TopicNode, float]]]:
+        """Parent id -> (child, weight) pairs, strongest first, placing each child under one parent only: the
+        one with the heaviest edge to it (ties: the edge listed first). Outlines use it; ``edges`` keep all."""
+        heaviest: dict[str, TopicEdge] = {}
+        for e in self.edges:
+            if e.child not in heaviest or e.weight > heaviest[e.child].weight:
+                heaviest[e.child] = e
+        by_id = self._by_id()
+        placed: dict[str, list[tuple[TopicNode, float]]] = {}
+        for e in sorted(heaviest.values(), key=lambda e: -e.weight):
+            placed.setdefault(e.parent, []).append((by_id[e.child], e.weight))
+        return placed
+
+    def dead_ids(self) -> set[str]:
+        """Ids of the dead topics: prevalence below 1 / (10 K), K the width of their layer (``meta["topics"]``
+        when known, so a tree already missing topics keeps its threshold)."""
+        from .evaluate.diversity import DEAD_PREVALENCE_FACTOR, dead_topics
+
+        widths = self.meta.get("topics") or []
+        dead: set[str] = set()
+        for layer in range(1, self.n_layers + 1):
+            nodes = [n for n in self.nodes if n.layer == layer]
+            width = widths[layer - 1] if len(widths) == self.n_layers else len(nodes)
+            # dead_topics divides by len(prevalence); scale its factor so that the threshold is 1 / (10 width)
+            factor = DEAD_PREVALENCE_FACTOR * len(nodes) / max(width, 1)
+            mask = dead_topics(np.array([n.prevalence for n in nodes]), factor)
+            dead.update(n.id for n, is_dead in zip(nodes, mask) if is_dead)
+        return dead
+
+    @property
+    def hidden_note(self) -> str:
+        """How many dead topics :meth:`without_dead` hid ("" when none)."""
+        count = int(self.meta.get("dead_hidden", 0))
+        if not count:
+            return ""
+        return f"{count} dead topic{'s' if count != 1 else ''} hidden (prevalence below 1/(10 K))"
+
     def _by_id(self) -> dict[str, TopicNode]:
         return {n.id: n for n in self.nodes}
 
@@ -125,6 +162,15 @@ class Tree:
             raise UserInputError(f"--layer must be between 1 and {self.n_layers}, got {layer}")
         nodes = [replace(n, words=list(n.words)) for n in self.nodes if n.layer == layer]
         return Tree(self.n_layers, nodes, [], {**self.meta, "layer": layer})
+
+    def without_dead(self) -> Tree:
+        """A copy without the dead topics (see :meth:`dead_ids`) and their edges; ``meta["dead_hidden"]``
+        counts the topics hidden."""
+        dead = self.dead_ids()
+        nodes = [replace(n, words=list(n.words)) for n in self.nodes if n.id not in dead]
+        edges = [e for e in self.edges if e.parent not in dead and e.child not in dead]
+        meta = {**self.meta, "dead_hidden": int(self.meta.get("dead_hidden", 0)) + len(dead)}
+        return Tree(self.n_layers, nodes, edges, meta)
 
     @property
     def top_n(self) -> int:
@@ -180,16 +226,19 @@ class Tree:
                 raise ValueError(f"edge {e.parent} -> {e.child} does not join a topic to one in the layer below")
 
     def to_markdown(self, top_n: int = 10) -> str:
-        """An indented outline from the top layer down: label, prevalence, top words."""
+        """An indented outline from the top layer down: label, prevalence, top words; each topic appears once,
+        under its heaviest parent (:meth:`outline_children`), and topics with no parent close the outline."""
 
         def line(node: TopicNode, depth: int, weight: float | None) -> str:
             edge = f" (edge {weight:.2f})" if weight is not None else ""
             words = ", ".join(w for w, _ in node.words[:top_n])
             return f"{'  ' * depth}- **{node.id}** {node.label} — {node.prevalence:.1%}{edge}: {words}"
 
+        placed = self.outline_children()
+
         def walk(node: TopicNode, depth: int, weight: float | None) -> list[str]:
             out = [line(node, depth, weight)]
-            for child, w in self.children(node.id):
+            for child, w in placed.get(node.id, []):
                 out.extend(walk(child, depth + 1, w))
             return out
 
@@ -201,5 +250,7 @@ class Tree:
             orphans = [n for n in self.layer(layer) if n.id not in reached]
             if orphans:
                 lines += ["", f"## Layer {layer} topics with no parent edge above {self.meta.get('min_edge', 0)}", ""]
-                lines += [line(n, 0, None) for n in orphans]
+                lines += [text for n in orphans for text in walk(n, 0, None)]
+        if self.hidden_note:
+            lines += ["", f"{self.hidden_note}."]
         return "\n".join(lines) + "\n"
