@@ -1,8 +1,10 @@
 """One evaluator for every model: completion perplexity plus per-layer topic metrics, as a dict.
 
 A model needs ``topics_`` (widths, bottom first), ``vocab_``, ``topic_word(layer)`` and
-``word_distribution(observed, layer=...)``; ``topic_children(layer)`` (for the hierarchy metrics)
-and ``transform(X) -> [theta per layer]`` (for the label metrics) are used when present.
+``word_distribution(observed, layer=...)``; ``topic_children(layer)`` (for the hierarchy metrics),
+``transform(X) -> [theta per layer]`` (for the label metrics, and for the dead-topic share when the
+model has no ``topic_prevalence_``) and ``perplexity_layers`` (the layers whose word distribution is
+defined; default all) are used when present.
 :func:`compare_models` fits several models on the same counts and scores them all this way.
 """
 from __future__ import annotations
@@ -20,8 +22,9 @@ from ..corpus import Corpus
 from ..errors import UserInputError
 from .coherence import (DEFAULT_TOP_N, GENSIM_MEASURES, DocumentCooccurrence, gensim_coherence, nanmean,
                         npmi_per_topic, reference_texts, top_word_ids)
-from .diversity import DEFAULT_TD_TOP_N, topic_diversity, topic_quality
-from .hierarchy import DEFAULT_MIN_EDGE, parent_child_npmi, sibling_diversity
+from .diversity import DEFAULT_TD_TOP_N, dead_topics, near_duplicate_share, topic_diversity, topic_quality
+from .hierarchy import (DEFAULT_MIN_EDGE, HIERARCHY_TOP_N, corpus_word_distribution, hierarchy_scores,
+                        hierarchy_summary, parent_child_npmi, sibling_diversity, specialisation)
 from .labels import classification_accuracy, clustering_scores
 from .perplexity import completion_perplexity, completion_split
 
@@ -65,6 +68,7 @@ def evaluate_model(
     train_labels: Sequence[str] | None = None,
     test_labels: Sequence[str] | None = None,
     topic_details: bool = True,
+    hierarchy_top_n: int = HIERARCHY_TOP_N,
 ) -> dict[str, Any]:
     """Score ``model`` on test documents (docs x V counts in the model's vocabulary).
 
@@ -72,8 +76,13 @@ def evaluate_model(
     shuffled with ``seed``), every layer (layer 1 = the whole model; layer l = the words reconstructed
     from layer l alone). Coherence of every layer's topics on ``reference`` (default: the test
     documents): our NPMI of the top ``top_n`` words plus gensim's ``measures``; TD of the top
-    ``td_top_n``; TQ = NPMI x TD; for layers above the first, parent-child NPMI and sibling diversity
-    to the layer below. With ``test_labels``: purity and NMI of argmax theta on the test documents;
+    ``td_top_n``; TQ = NPMI x TD; near-duplicate and dead-topic shares; specialisation (mean cosine
+    distance of the topics from the reference's word distribution); for layers above the first,
+    parent-child NPMI and sibling diversity to the layer below, and TraCo's PCC, PCD, SD and PnCD of
+    the top ``hierarchy_top_n`` words (``result["hierarchy"]`` averages them over the tree as TraCo
+    does). Dead topics need prevalence: the model's ``topic_prevalence_`` (mean topic shares on its
+    training documents) or else the mean theta share of ``transform`` on the test documents.
+    With ``test_labels``: purity and NMI of argmax theta on the test documents;
     with ``train_counts`` and ``train_labels`` too: logistic-regression accuracy train -> test.
     """
     vocab = list(model.vocab_)
@@ -123,27 +132,41 @@ def evaluate_model(
             thetas_train = model.transform(train[tkeep])
             train_labels = [lab for lab, k in zip(train_labels, tkeep) if k]
 
-    layers = []
+    prevalence, prevalence_source = _prevalence(model, test, thetas_test)
+    corpus_word = corpus_word_distribution(reference)
+    scored_layers = set(getattr(model, "perplexity_layers", range(1, n_layers + 1)))
+
+    layers, pairs = [], []
     for index in range(n_layers):
         layer = index + 1
         npmi_topics = npmi_per_topic(topic_words[index], cooc, top_n)
         record: dict[str, Any] = {
             "layer": layer,
             "n_topics": widths[index],
-            "perplexity": completion_perplexity(_LayerScorer(model, layer), observed, heldout),
+            "perplexity": (completion_perplexity(_LayerScorer(model, layer), observed, heldout)
+                           if layer in scored_layers else None),
             "npmi": nanmean(npmi_topics),
         }
         for measure in measures:
             record[measure] = nanmean(gensim_scores[measure][index])
         record["td"] = topic_diversity(topic_words[index], td_top_n)
         record["tq"] = topic_quality(record["npmi"], record["td"])
+        record["near_duplicate_share"] = near_duplicate_share(topic_words[index], top_n)
+        record["dead_topic_share"] = (None if prevalence is None else
+                                      float(dead_topics(prevalence[index]).mean()))
+        record["specialisation"] = specialisation(topic_words[index], corpus_word)
         if layer > 1 and hasattr(model, "topic_children"):
             children = model.topic_children(layer)
             record["parent_child_npmi"] = parent_child_npmi(topic_words[index], topic_words[index - 1], children,
                                                             cooc, top_n, min_edge)
             record["sibling_diversity"] = sibling_diversity(topic_words[index - 1], children, td_top_n, min_edge)
+            scores = hierarchy_scores(topic_words[index], topic_words[index - 1], children, cooc,
+                                      hierarchy_top_n, min_edge)
+            pairs.append(scores)
         else:
             record["parent_child_npmi"] = record["sibling_diversity"] = None
+            scores = {"pcc": None, "pcd": None, "sd": None, "pncd": None, "n_edges": None}
+        record |= scores
         if thetas_test is not None:
             record |= clustering_scores(thetas_test[index], test_labels)
             if thetas_train is not None:
@@ -174,10 +197,30 @@ def evaluate_model(
             "gensim_measures": list(measures),
             "td_top_n": td_top_n,
             "min_edge": min_edge,
+            "hierarchy_top_n": hierarchy_top_n,
+            "prevalence": prevalence_source,
+            "perplexity_layers": sorted(scored_layers),
             **({"labels": label_info} if label_info else {}),
         },
         "layers": layers,
+        "hierarchy": hierarchy_summary(pairs, topic_words[-1] if pairs else None, hierarchy_top_n),
     }
+
+
+def _prevalence(model: Any, test: sp.csr_matrix, thetas_test: list[np.ndarray] | None
+                ) -> tuple[list[np.ndarray] | None, str | None]:
+    """Each layer's topic prevalence (mean share of a document) and where it came from."""
+    given = getattr(model, "topic_prevalence_", None)
+    if given is not None:
+        return [np.asarray(p, dtype=float) for p in given], "topic_prevalence_ (the model's training documents)"
+    if not hasattr(model, "transform"):
+        return None, None
+    thetas = thetas_test if thetas_test is not None else model.transform(test)
+    shares = []
+    for theta in thetas:
+        theta = np.asarray(theta, dtype=float)
+        shares.append((theta / np.maximum(theta.sum(1, keepdims=True), 1e-300)).mean(0))
+    return shares, "mean theta share of transform() on the test documents"
 
 
 # ------------------------------------------------------------------------------- comparison
