@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
 
 from deepgbn_text import GeneralizedGBN
 from deepgbn_text.corpora import sample_path
+from deepgbn_text.tree import Tree
 from ggbn_topics.app import app
 
 runner = CliRunner()
@@ -40,6 +42,29 @@ def test_fit_writes_a_complete_run_folder(small_text, tmp_path):
     assert "L2-0" in result.stdout and "L1-" in (out / "topics.md").read_text()
     model = GeneralizedGBN.load(out, device="cpu")
     assert model.topics_ == [8, 4]
+
+
+def test_fit_prints_each_topic_once_without_dead_ones_and_reports_collapsed_layers(small_text, tmp_path):
+    for extra in ([], ["--all-topics"]):
+        out = tmp_path / f"run{len(extra)}"
+        args = ["fit", str(small_text), "--layers", "3", "--topics", "12,6,3", "--out", str(out), *TINY, *extra]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        printed = re.findall(r"\bL\d-\d+\b", result.stdout)
+        assert "L3-0" in printed and len(printed) == len(set(printed))  # no topic twice at any level
+        tree = Tree.from_dict(json.loads((out / "topics.json").read_text()))
+        assert len(tree.nodes) == 21  # topics.json keeps every topic
+        dead = tree.dead_ids()
+        hidden = not extra and dead
+        assert not (dead & set(printed)) or extra
+        assert (f"{len(dead)} dead topic" in result.stdout) == bool(hidden)
+        assert ("--all-topics shows them" in result.stdout) == bool(hidden)
+        layers = json.loads((out / "metrics.json").read_text())["layers"]
+        assert [h["topics"] for h in layers] == [12, 6, 3] and [h["dead"] for h in layers] == [
+            sum(i.startswith(f"L{h['layer']}-") for i in dead) for h in layers]
+        collapsed = [h["layer"] for h in layers if h["layer"] >= 2 and h["near_duplicate_share"] > 0.1]
+        reported = [int(m) for m in re.findall(r"^layer (\d+): \d+ of \d+ topics", result.stderr, re.M)]
+        assert reported == collapsed
 
 
 def test_prepare_then_fit_the_prepared_folder(small_text, tmp_path):

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from conftest import synthetic_counts
 from deepgbn_text import Corpus, GeneralizedGBN
 from deepgbn_text.runs import write_run
+from deepgbn_text.tree import TopicEdge, TopicNode, Tree
 from ggbn_topics.app import app
 
 runner = CliRunner()
@@ -74,6 +75,41 @@ def test_topics_options_flow_into_the_output(run_dir, tmp_path):
     assert "the <b>first</b>" in ok(["topics", run_dir, "--labels", labels]).stdout
     wider = json.loads(ok(["topics", run_dir, "--format", "json", "--top-words", "12"]).stdout)  # from the model
     assert all(len(t["words"]) == 12 for t in wider["topics"])
+
+
+@pytest.fixture()
+def dead_run(tmp_path):
+    """A run folder holding only topics.json: 2 of 10 layer-1 topics and 1 of 4 layer-2 topics are dead."""
+    prevalence = {1: [0.2, 0.2, 0.15, 0.15, 0.1, 0.1, 0.05, 0.04, 0.005, 0.005], 2: [0.5, 0.3, 0.19, 0.01]}
+    nodes = [TopicNode(layer, i, [(f"w{layer}{i}a", 0.6), (f"w{layer}{i}b", 0.4)], p)
+             for layer, shares in prevalence.items() for i, p in enumerate(shares)]
+    edges = [TopicEdge(f"L2-{i % 4}", f"L1-{i}", 0.3) for i in range(10)] + [TopicEdge("L2-0", "L1-1", 0.5)]
+    run = tmp_path / "dead-run"
+    run.mkdir()
+    tree = Tree(2, nodes, edges, {"topics": [10, 4], "min_edge": 0.05})
+    (run / "topics.json").write_text(json.dumps(tree.to_dict()))
+    return run
+
+
+def test_topics_hide_dead_topics_unless_all_topics(dead_run, tmp_path):
+    printed = ok(["topics", dead_run]).stdout
+    assert "L2-3" not in printed and "L1-8" not in printed and "L1-9" not in printed and "L1-0" in printed
+    assert "3 dead topics hidden (prevalence below 1/(10 K)); --all-topics shows them" in printed
+    assert printed.count("L1-1 ") == 1  # under L2-0 (edge 0.5) only, not also under L2-1
+    everything = ok(["topics", dead_run, "--all-topics"]).stdout
+    assert "L2-3" in everything and "L1-9" in everything and "dead topic" not in everything
+    layer = ok(["topics", dead_run, "--layer", "1"]).stdout
+    assert "L1-9" not in layer and "2 dead topics hidden" in layer
+    md = ok(["topics", dead_run, "--format", "md"])
+    assert "L1-8" not in md.stdout and "3 dead topics hidden" in md.stdout and "--all-topics" in md.stderr
+    result = ok(["topics", dead_run, "--out", tmp_path / "t.csv"])
+    rows = list(csv.DictReader(open(tmp_path / "t.csv", newline="", encoding="utf-8")))
+    assert len(rows) == 11 and "3 dead topics hidden" in result.stderr
+    ok(["topics", dead_run, "--out", tmp_path / "all.csv", "--all-topics"])
+    assert len(list(csv.DictReader(open(tmp_path / "all.csv", newline="", encoding="utf-8")))) == 14
+    ok(["topics", dead_run, "--format", "gensim", "--out", tmp_path / "g.json"])  # item i is topic i: all kept
+    assert len(json.loads((tmp_path / "g.json").read_text())) == 10
+    assert len(json.loads((dead_run / "topics.json").read_text())["topics"]) == 14
 
 
 @pytest.mark.parametrize("args, message", [

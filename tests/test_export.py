@@ -199,6 +199,56 @@ def test_layer_restriction(tmp_path):
         export_tree(tree, "html", tmp_path / "x.html", layer=1)
 
 
+def shared_children_tree() -> Tree:
+    """Three layers; L1-0 and L1-1 have edges from both layer-2 topics, L2-1 from both layer-3 topics, L3-1
+    has no child, and the layer-1 topic L1-3 is dead (prevalence below 1 / (10 * 4))."""
+    w = lambda i: [(f"word{i}", 0.6), (f"other{i}", 0.4)]  # noqa: E731
+    nodes = [TopicNode(1, i, w(i), p) for i, p in enumerate([0.5, 0.3, 0.18, 0.02])]
+    nodes += [TopicNode(2, 0, w(10), 0.6), TopicNode(2, 1, w(11), 0.4), TopicNode(3, 0, w(20), 0.9),
+              TopicNode(3, 1, w(21), 0.1)]
+    edges = [TopicEdge("L2-0", "L1-0", 0.5), TopicEdge("L2-0", "L1-1", 0.3), TopicEdge("L2-0", "L1-3", 0.2),
+             TopicEdge("L2-1", "L1-1", 0.4), TopicEdge("L2-1", "L1-0", 0.3), TopicEdge("L2-1", "L1-2", 0.3),
+             TopicEdge("L3-0", "L2-0", 0.7), TopicEdge("L3-0", "L2-1", 0.3), TopicEdge("L3-1", "L2-1", 0.9)]
+    return Tree(3, nodes, edges, {"topics": [4, 2, 2], "min_edge": 0.05})
+
+
+def outline_ids(text: str) -> list[tuple[int, str]]:
+    """(indent, topic id) of every line of a Markdown outline that names a topic."""
+    return [(len(m.group(1)), m.group(2)) for m in re.finditer(r"^( *)- \*\*(L\d+-\d+)\*\*", text, re.M)]
+
+
+def test_outlines_place_each_topic_under_its_heaviest_parent_once():
+    tree = shared_children_tree()
+    placed = {parent: [c.id for c, _ in children] for parent, children in tree.outline_children().items()}
+    assert placed == {"L2-0": ["L1-0", "L1-3"], "L2-1": ["L1-1", "L1-2"], "L3-1": ["L2-1"], "L3-0": ["L2-0"]}
+    assert len(tree.edges) == 9  # the edges themselves are all kept
+    lines = outline_ids(tree.to_markdown())
+    ids = [i for _, i in lines]
+    assert sorted(ids) == sorted(n.id for n in tree.nodes)  # every topic exactly once
+    assert lines[:3] == [(0, "L3-0"), (2, "L2-0"), (4, "L1-0")]
+    assert (0, "L3-1") in lines and ids[ids.index("L3-1") + 1] == "L2-1"
+
+
+def test_dead_topics_are_hidden_with_their_edges_and_counted():
+    tree = shared_children_tree()
+    assert tree.dead_ids() == {"L1-3"}
+    shown = tree.without_dead()
+    assert "L1-3" not in {n.id for n in shown.nodes} and all("L1-3" not in (e.parent, e.child) for e in shown.edges)
+    assert shown.meta["dead_hidden"] == 1 and len(tree.nodes) == 8 and "dead_hidden" not in tree.meta
+    assert shown.without_dead().meta["dead_hidden"] == 1  # the threshold follows meta["topics"], not what is left
+    assert shown.hidden_note == "1 dead topic hidden (prevalence below 1/(10 K))" and tree.hidden_note == ""
+    md = shown.to_markdown()
+    assert "L1-3" not in md and md.rstrip().endswith("1 dead topic hidden (prevalence below 1/(10 K)).")
+    assert Tree.from_dict(shown.to_dict()).meta["dead_hidden"] == 1
+
+
+def test_run_folder_keeps_every_topic_in_json_and_counts_per_layer_health(run_dir):
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert [h["layer"] for h in metrics["layers"]] == [1, 2] and [h["topics"] for h in metrics["layers"]] == [6, 3]
+    assert all(0 <= h["near_duplicate_share"] <= 1 and 0 <= h["dead_share"] <= 1 for h in metrics["layers"])
+    assert len(json.loads((run_dir / "topics.json").read_text())["topics"]) == 9
+
+
 def test_big_trees_are_drawn_from_the_top_layer_and_strongest_descendants(tmp_path):
     rng = np.random.default_rng(0)
     nodes = [TopicNode(l, i, [(f"w{l}{i}{j}", 0.1) for j in range(3)], float(rng.random())) for l, k in
