@@ -131,10 +131,12 @@ def compare(
     test: Annotated[Optional[Path], typer.Option("--test", help="Test documents (default: hold out 20% of CORPUS).")] = None,
     reference: Annotated[Optional[Path], typer.Option(help="External reference documents for coherence "
                                                            "(default: the training documents).")] = None,
-    models: Annotated[str, typer.Option(help="Comma-separated: ggbn, gbn, lda-sklearn, lda-gensim, lda-tomotopy.")] =
+    models: Annotated[str, typer.Option(help="Comma-separated: ggbn, gbn, lda-sklearn, lda-gensim, lda-tomotopy, "
+                                              "hlda-tomotopy, pam-tomotopy, hpam-tomotopy.")] =
         "ggbn,gbn,lda-sklearn,lda-gensim",
-    layers: Annotated[int, typer.Option("--layers", help="Layers of ggbn/gbn.")] = 3,
-    topics: Annotated[Optional[str], typer.Option(help="Widths per layer, bottom first; LDA uses the first "
+    layers: Annotated[int, typer.Option("--layers", help="Layers of ggbn/gbn and depth of hlda-tomotopy.")] = 3,
+    topics: Annotated[Optional[str], typer.Option(help="Widths per layer, bottom first; LDA uses the first, "
+                                                       "pam/hpam the first two (sub-, super-topics) "
                                                        "(default: halve from 128).")] = None,
     epochs: Annotated[int, typer.Option(help="Maximum training epochs of ggbn/gbn.")] = 300,
     hidden: Annotated[int, typer.Option(help="Encoder and link hidden width of ggbn/gbn.")] = 256,
@@ -143,8 +145,13 @@ def compare(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     refine_steps: RefineOpt = 0,
     json_out: JsonOpt = None,
-    plot: Annotated[Optional[Path], typer.Option("--plot", help="Write a PNG of perplexity and NPMI per model here.")] = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Write a PNG of perplexity and NPMI per model, "
+                                                 "and TD per level and PCD per pair of layers, here.")] = None,
     markdown: Annotated[Optional[Path], typer.Option("--markdown", help="Write the table as markdown here.")] = None,
+    save_trees: Annotated[Optional[Path], typer.Option("--save-trees", help="Write each model's tree here as "
+                                                       "<model>/topics.json (open with `ggbn-topics topics DIR/<model>`).")] = None,
+    min_edge: Annotated[float, typer.Option(help="Smallest parent -> child weight counted as a tree edge.")] = 0.05,
+    gibbs_iterations: Annotated[int, typer.Option(help="Gibbs sweeps of the tomotopy models (lda, hlda, pam, hpam).")] = 1000,
     format: FormatOpt = None,
     text_column: TextColumnOpt = None,
     vocab: VocabOpt = None,
@@ -157,12 +164,16 @@ def compare(
     phrases: PhrasesOpt = False,
     n_process: ProcOpt = 1,
 ) -> None:
-    """Fit several models on the same vocabulary and split; score them all with the same evaluator."""
+    """Fit several models on the same vocabulary and split; score them all with the same evaluator.
+
+    Prints a layer-1 summary, one table per level (1 = the most specific) and a hierarchy table
+    (PCC, PCD, SD, PnCD per pair of adjacent layers)."""
     import numpy as np
     from sklearn.model_selection import train_test_split
 
     from deepgbn_text.estimator import default_topics
-    from deepgbn_text.evaluate.report import compare_models, comparison_markdown, parse_models, plot_comparison
+    from deepgbn_text.evaluate.report import (HIERARCHY_COLUMNS, LEVEL_COLUMNS, compare_models, comparison_markdown,
+                                              hierarchy_rows, level_rows, parse_models, plot_comparison)
 
     _setup_logging()
     with user_errors():
@@ -170,7 +181,11 @@ def compare(
         widths = _parse_topics(topics) or default_topics(layers)
         if len(widths) != layers:
             raise UserInputError(f"--topics gives {len(widths)} widths but --layers is {layers}; give one width per layer")
-        if "lda-tomotopy" in names:
+        if not 0 < min_edge <= 1:
+            raise UserInputError(f"--min-edge must be in (0, 1], got {min_edge}")
+        if gibbs_iterations < 1:
+            raise UserInputError(f"--gibbs-iterations must be at least 1, got {gibbs_iterations}")
+        if any(name.endswith("-tomotopy") for name in names):
             from deepgbn_text.baselines import TomotopyLDA
 
             TomotopyLDA._tomotopy()
@@ -198,7 +213,9 @@ def compare(
         ref_counts = _vectorize_file(reference, train.vocab, options, text_column) if reference else None
         comparison = compare_models(train, test_counts, names, widths, epochs=epochs, seed=seed, hidden=hidden,
                                     batch_size=batch_size, device=device, refine_steps=refine_steps,
-                                    on_model=on_model, reference=ref_counts,
+                                    on_model=on_model, reference=ref_counts, save_trees=save_trees, min_edge=min_edge,
+                                    baseline_options={name: {"iterations": gibbs_iterations} for name in names
+                                                      if name.endswith("-tomotopy")},
                                     reference_name=f"reference file {reference}" if reference else "training documents")
         comparison["data"] |= {"corpus": str(corpus), "split": split}
         _write_json(json_out, comparison)
@@ -210,6 +227,8 @@ def compare(
 
             write_text(markdown, comparison_markdown(comparison))
             stderr.print(f"wrote {escape(str(markdown))}", highlight=False)
+        if save_trees is not None:
+            stderr.print(f"wrote {len(comparison['results'])} trees in {escape(str(save_trees))}", highlight=False)
     table = Table(title="same vocabulary, split and evaluator", title_justify="left")
     for name in ("model", "layers", "perplexity", "NPMI", "C_V", "TD", "fit s"):
         table.add_column(name, justify="left" if name == "model" else "right")
@@ -222,6 +241,38 @@ def compare(
     stdout.print(f"layer-1 scores; perplexity: document completion, {protocol['heldout_fraction']:.0%} held out "
                  f"(seed {protocol['split_seed']}); coherence reference: {protocol['coherence_reference']}",
                  highlight=False, soft_wrap=True)
+    for level, rows in level_rows(comparison).items():
+        table = Table(title=f"level {level}{' (most specific)' if level == 1 else ''}", title_justify="left")
+        table.add_column("model")
+        for heading, _, _ in LEVEL_COLUMNS:
+            table.add_column(heading, justify="right")
+        for row in rows:
+            table.add_row(row["model"], *[_cell(row.get(key), digits) for _, key, digits in LEVEL_COLUMNS])
+        stdout.print(table)
+    hier = hierarchy_rows(comparison)
+    if hier:
+        table = Table(title="hierarchy (parent level > child level; tree: TraCo's averages)", title_justify="left")
+        table.add_column("model")
+        table.add_column("pair")
+        for heading, _, _ in HIERARCHY_COLUMNS:
+            table.add_column(heading, justify="right")
+        for row in hier:
+            table.add_row(row["model"], row["pair"], *[_cell(row.get(key), digits) for _, key, digits in HIERARCHY_COLUMNS])
+        stdout.print(table)
+        stdout.print(f"near-dup: top-{protocol['coherence_top_n']} Jaccard > 0.5 with another topic of the level; "
+                     f"dead: prevalence < 1/(10 K); spec: cosine distance from the corpus word distribution; "
+                     f"PCC/PCD/SD/PnCD: TraCo's parent-child coherence and diversity, sibling diversity and "
+                     f"parent vs non-child diversity (top {protocol['hierarchy_top_n']} words, edges >= "
+                     f"{protocol['min_edge']}); perplexity '-': the model predicts words with all its levels only",
+                     highlight=False, soft_wrap=True)
+
+
+def _cell(value: Any, digits: int) -> str:
+    if value is None:
+        return "-"
+    if digits == 0:
+        return str(int(value))
+    return f"{float(value):.{digits}f}"
 
 
 def _load_test(path: Path, vocab: list[str], options, text_column: Optional[str]):  # type: ignore[no-untyped-def]

@@ -225,9 +225,9 @@ def _prevalence(model: Any, test: sp.csr_matrix, thetas_test: list[np.ndarray] |
 
 # ------------------------------------------------------------------------------- comparison
 def known_models() -> list[str]:
-    from ..baselines import BASELINES
+    from ..baselines import BASELINES, HIERARCHICAL_PEERS
 
-    return [*DEEP_MODELS, *BASELINES]
+    return [*DEEP_MODELS, *BASELINES, *HIERARCHICAL_PEERS]
 
 
 def parse_models(models: str | Sequence[str]) -> list[str]:
@@ -257,8 +257,9 @@ def make_model(
     baseline_options: dict[str, dict[str, Any]] | None = None,
 ) -> Any:
     """An unfitted model: "ggbn" / "gbn" (GeneralizedGBN, nonlinear / linear link, all ``topics``
-    layers) or an LDA baseline with ``topics[0]`` topics."""
-    from ..baselines import BASELINES
+    layers), an LDA baseline with ``topics[0]`` topics, or a hierarchical peer built from the widths
+    (hLDA: depth = the number of widths; PAM/HPAM: ``topics[0]`` sub- and ``topics[1]`` super-topics)."""
+    from ..baselines import BASELINES, HIERARCHICAL_PEERS
     from ..estimator import GeneralizedGBN
 
     topics = [int(k) for k in topics]
@@ -270,6 +271,8 @@ def make_model(
         return model
     if name in BASELINES:
         return BASELINES[name](n_topics=topics[0], seed=seed, **(baseline_options or {}).get(name, {}))
+    if name in HIERARCHICAL_PEERS:
+        return HIERARCHICAL_PEERS[name].from_widths(topics, seed=seed, **(baseline_options or {}).get(name, {}))
     raise UserInputError(f"unknown model {name!r}; choose from {', '.join(known_models())}")
 
 
@@ -290,12 +293,18 @@ def compare_models(
     refine_steps: int = 0,
     baseline_options: dict[str, dict[str, Any]] | None = None,
     on_model: Callable[[str, str], None] | None = None,
+    save_trees: str | os.PathLike[str] | None = None,
+    min_edge: float = DEFAULT_MIN_EDGE,
 ) -> dict[str, Any]:
     """Fit every model in ``models`` on ``train`` and score each with :func:`evaluate_model`.
 
     All models share the vocabulary, the training counts, the test documents and the completion
     split (seed ``seed``). The coherence reference is ``reference`` or else the training counts.
     ``on_model(name, stage)`` is called with stage "fit" / "evaluate" / "done" (for progress output).
+    Models may have fewer or more layers than ``topics`` has widths (hLDA, PAM, HPAM choose their own).
+    ``save_trees``: a folder where each model's tree is written as ``<model>/topics.json`` (the
+    ``topics.json`` schema, 20 words per topic, edges of weight >= ``min_edge``; prevalence from the
+    model, or the mean theta share on the test documents), which `ggbn-topics topics` opens.
     """
     models = parse_models(models)
     topics = [int(k) for k in topics]
@@ -316,7 +325,8 @@ def compare_models(
         if on_model:
             on_model(name, "evaluate")
         scores = evaluate_model(model, test_counts, reference, reference_name=reference_name, seed=seed,
-                                measures=measures, topic_details=False)
+                                measures=measures, topic_details=False, min_edge=min_edge)
+        tree_path = _save_tree(model, name, save_trees, min_edge, test_counts) if save_trees is not None else None
         results.append({
             "model": name,
             "n_layers": len(model.topics_),
@@ -324,12 +334,17 @@ def compare_models(
             "fit_seconds": fit_seconds,
             "epochs_run": len(model.history_) if hasattr(model, "history_") else None,
             "inference": scores["protocol"]["inference"],
+            "perplexity_layers": scores["protocol"]["perplexity_layers"],
+            "prevalence": scores["protocol"]["prevalence"],
             "layers": scores["layers"],
+            "hierarchy": scores["hierarchy"],
+            **({"tree": tree_path} if tree_path else {}),
         })
         if on_model:
             on_model(name, "done")
     protocol = dict(scores["protocol"])
-    protocol.pop("inference", None)
+    for key in ("inference", "perplexity_layers", "prevalence"):
+        protocol.pop(key, None)
     return {
         "protocol": protocol,
         "data": {"n_train_docs": train.n_docs, "n_train_tokens": train.n_tokens, "vocab_size": train.n_words,
@@ -338,6 +353,40 @@ def compare_models(
                      "batch_size": batch_size, "device": device},
         "results": results,
     }
+
+
+TREE_TOP_N = 20
+"""Words per topic in the trees ``compare --save-trees`` writes."""
+
+
+def model_tree(model: Any, top_n: int = 10, min_edge: float = DEFAULT_MIN_EDGE,
+               prevalence: Sequence[Sequence[float]] | None = None):  # type: ignore[no-untyped-def]
+    """Any fitted model's topics and edges as a :class:`~deepgbn_text.tree.Tree` (``model.tree`` when it
+    has one); ``prevalence`` (per layer) for models without ``topic_prevalence_``."""
+    if hasattr(model, "tree"):
+        return model.tree(top_n=top_n, min_edge=min_edge)
+    from ..baselines.hierarchical import model_tree as build
+
+    return build(model, top_n=top_n, min_edge=min_edge, prevalence=prevalence,
+                 meta={"model": getattr(model, "name", type(model).__name__)})
+
+
+def _save_tree(model: Any, name: str, folder: str | os.PathLike[str], min_edge: float, test: sp.spmatrix) -> str:
+    """``folder/<name>/topics.json``: a folder `ggbn-topics topics` opens like a run folder."""
+    from pathlib import Path
+
+    from ..atomic import write_json
+    from ..runs import TOPICS_JSON
+
+    prevalence = None
+    if getattr(model, "topic_prevalence_", None) is None:
+        test = sp.csr_matrix(test)
+        prevalence, _ = _prevalence(model, test[np.diff(test.indptr) > 0], None)
+    path = Path(folder) / name / TOPICS_JSON
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tree = model_tree(model, top_n=TREE_TOP_N, min_edge=min_edge, prevalence=prevalence)
+    write_json(path, tree.to_dict())
+    return str(path)
 
 
 def summary_rows(comparison: dict[str, Any]) -> list[dict[str, Any]]:
@@ -360,24 +409,84 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+LEVEL_COLUMNS = (("K", "n_topics", 0), ("perplexity", "perplexity", 1), ("NPMI", "npmi", 3), ("C_V", "c_v", 3),
+                 ("TD", "td", 3), ("near-dup", "near_duplicate_share", 2), ("dead", "dead_topic_share", 2),
+                 ("spec", "specialisation", 3))
+"""(heading, record key, digits) of the per-level tables."""
+HIERARCHY_COLUMNS = (("edges", "n_edges", 0), ("PCC", "pcc", 3), ("PCD", "pcd", 3), ("SD", "sd", 3),
+                     ("PnCD", "pncd", 3), ("PC-NPMI", "parent_child_npmi", 3))
+"""(heading, key, digits) of the hierarchy table: one row per model and pair of adjacent layers."""
+
+
+def level_rows(comparison: dict[str, Any]) -> dict[int, list[dict[str, Any]]]:
+    """Per level (1 = the most specific), one row per model that has the level: model name + record."""
+    levels: dict[int, list[dict[str, Any]]] = {}
+    for result in comparison["results"]:
+        for record in result["layers"]:
+            levels.setdefault(record["layer"], []).append({"model": result["model"], **record})
+    return dict(sorted(levels.items()))
+
+
+def hierarchy_rows(comparison: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per model and pair of adjacent layers ("2>1" = layer 2's topics over layer 1's), then one
+    "tree" row per model with TraCo's averages over its whole tree; models with one layer have none."""
+    rows = []
+    for result in comparison["results"]:
+        pairs = [r for r in result["layers"] if r["layer"] > 1 and r.get("n_edges") is not None]
+        for record in pairs:
+            rows.append({"model": result["model"], "pair": f"{record['layer']}>{record['layer'] - 1}",
+                         **{key: record.get(key) for _, key, _ in HIERARCHY_COLUMNS}})
+        if pairs and result.get("hierarchy"):
+            rows.append({"model": result["model"], "pair": "tree", **result["hierarchy"]})
+    return rows
+
+
+def _cell(value: Any, digits: int) -> str:
+    if value is None:
+        return "-"
+    if digits == 0:
+        return str(int(value))
+    return _fmt(float(value), digits)
+
+
 def comparison_markdown(comparison: dict[str, Any], title: str | None = None) -> str:
-    """A markdown table of :func:`summary_rows` with the protocol in one line below it."""
+    """Markdown tables: the layer-1 summary of :func:`summary_rows`, one table per level, and the
+    hierarchy table (PCC, PCD, SD, PnCD per pair of adjacent layers), with the protocol below them."""
     lines = [f"### {title}", ""] if title else []
     lines += ["| model | layers | topics | perplexity | NPMI | C_V | TD | fit s |",
               "|---|---:|---|---:|---:|---:|---:|---:|"]
     for row in summary_rows(comparison):
         lines.append(f"| {row['model']} | {row['layers']} | {row['topics']} | {_fmt(row['perplexity'], 1)} | "
                      f"{_fmt(row['npmi'])} | {_fmt(row['c_v'])} | {_fmt(row['td'])} | {_fmt(row['fit_seconds'], 1)} |")
+    for level, rows in level_rows(comparison).items():
+        lines += ["", f"Level {level}{' (most specific)' if level == 1 else ''}:", "",
+                  "| model | " + " | ".join(h for h, _, _ in LEVEL_COLUMNS) + " |",
+                  "|---|" + "---:|" * len(LEVEL_COLUMNS)]
+        for row in rows:
+            lines.append(f"| {row['model']} | " + " | ".join(_cell(row.get(k), d) for _, k, d in LEVEL_COLUMNS) + " |")
+    hier = hierarchy_rows(comparison)
+    if hier:
+        lines += ["", "Hierarchy (pairs of adjacent layers, parent > child; \"tree\": TraCo's averages):", "",
+                  "| model | pair | " + " | ".join(h for h, _, _ in HIERARCHY_COLUMNS) + " |",
+                  "|---|---|" + "---:|" * len(HIERARCHY_COLUMNS)]
+        for row in hier:
+            lines.append(f"| {row['model']} | {row['pair']} | "
+                         + " | ".join(_cell(row.get(k), d) for _, k, d in HIERARCHY_COLUMNS) + " |")
     p, d = comparison["protocol"], comparison["data"]
     lines += ["", f"V = {d['vocab_size']}, {d['n_train_docs']} training / {p['n_test_docs']} test documents; "
               f"perplexity: document completion, {p['heldout_fraction']:.0%} of each test document held out "
-              f"(seed {p['split_seed']}), layer 1; NPMI/C_V of the top {p['coherence_top_n']} words on the "
-              f"{p['coherence_reference']}; TD of the top {p['td_top_n']}.", ""]
+              f"(seed {p['split_seed']}), - where a model does not predict words from that level alone; NPMI/C_V "
+              f"of the top {p['coherence_top_n']} words on the {p['coherence_reference']}; TD of the top "
+              f"{p['td_top_n']}; near-dup: share of topics whose top-{p['coherence_top_n']} set has Jaccard > 0.5 "
+              f"with another of the level; dead: share with prevalence below 1/(10 K); spec: mean cosine distance "
+              f"from the corpus word distribution; PCC, PCD, SD, PnCD of the top {p.get('hierarchy_top_n', 15)} "
+              f"words over edges of weight >= {p['min_edge']}.", ""]
     return "\n".join(lines)
 
 
 def plot_comparison(comparison: dict[str, Any], path: str | os.PathLike[str]) -> None:
-    """Two bar charts side by side (layer-1 perplexity, NPMI per model), written atomically as PNG."""
+    """Four bar charts, written atomically as PNG: layer-1 perplexity and NPMI per model (top), and per
+    model TD of every level and PCD of every pair of adjacent layers side by side (bottom)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -388,9 +497,9 @@ def plot_comparison(comparison: dict[str, Any], path: str | os.PathLike[str]) ->
     rows = summary_rows(comparison)
     names = [r["model"] for r in rows]
     colors = ["#1f77b4" if r["model"] in DEEP_MODELS else "#999999" for r in rows]
-    fig, axes = plt.subplots(1, 2, figsize=(max(6.0, 1.3 * len(rows) + 3.0), 3.2), constrained_layout=True)
-    for ax, key, label in ((axes[0], "perplexity", "perplexity (lower is better)"),
-                           (axes[1], "npmi", "NPMI (higher is better)")):
+    fig, axes = plt.subplots(2, 2, figsize=(max(8.0, 2.0 * len(rows) + 3.0), 6.4), constrained_layout=True)
+    for ax, key, label in ((axes[0, 0], "perplexity", "perplexity (lower is better)"),
+                           (axes[0, 1], "npmi", "NPMI (higher is better)")):
         values = [np.nan if r[key] is None else r[key] for r in rows]
         bars = ax.bar(range(len(rows)), values, color=colors)
         ax.set_xticks(range(len(rows)), names, rotation=30, ha="right")
@@ -398,6 +507,26 @@ def plot_comparison(comparison: dict[str, Any], path: str | os.PathLike[str]) ->
         ax.bar_label(bars, fmt="%.3f" if key == "npmi" else "%.0f", fontsize=8)
         if key == "npmi":
             ax.axhline(0.0, color="black", linewidth=0.6)
+    by_model = {r["model"]: r for r in comparison["results"]}
+    max_layers = max(len(r["layers"]) for r in comparison["results"])
+    cmap = plt.get_cmap("viridis")
+    for ax, key, label, first in ((axes[1, 0], "td", "TD per level (1 = most specific)", 1),
+                                  (axes[1, 1], "pcd", "PCD per pair (level l over l-1)", 2)):
+        levels = list(range(first, max_layers + 1))
+        width = 0.8 / max(len(levels), 1)
+        for j, level in enumerate(levels):
+            values = []
+            for name in names:
+                records = {rec["layer"]: rec for rec in by_model[name]["layers"]}
+                value = records.get(level, {}).get(key)
+                values.append(np.nan if value is None else value)
+            ax.bar(np.arange(len(names)) + (j - (len(levels) - 1) / 2) * width, values, width,
+                   color=cmap(j / max(len(levels) - 1, 1)), label=f"level {level}" if first == 1 else f"{level}>{level - 1}")
+        ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+        ax.set_ylabel(label)
+        ax.set_ylim(0, 1.05)
+        if levels:
+            ax.legend(fontsize=7)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=200)
     plt.close(fig)
