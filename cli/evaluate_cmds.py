@@ -103,8 +103,10 @@ def evaluate(
         _write_json(json_out, result)
     protocol = result["protocol"]
     table = Table(title=f"{escape(str(run))}: {protocol['n_test_docs']} test documents", title_justify="left")
-    columns = ["layer", "K", "perplexity", "NPMI", "C_V", "UMass", "TD", "TQ", "PC-NPMI", "sib TD"]
-    keys = ["layer", "n_topics", "perplexity", "npmi", "c_v", "u_mass", "td", "tq", "parent_child_npmi", "sibling_diversity"]
+    columns = ["layer", "K", "perplexity", "NPMI", "C_V", "UMass", "TD", "TQ", "near-dup", "dead", "spec", "PC-NPMI",
+               "sib TD", "PCC", "PCD", "SD", "PnCD"]
+    keys = ["layer", "n_topics", "perplexity", "npmi", "c_v", "u_mass", "td", "tq", "near_duplicate_share",
+            "dead_topic_share", "specialisation", "parent_child_npmi", "sibling_diversity", "pcc", "pcd", "sd", "pncd"]
     for extra, key in (("purity", "purity"), ("NMI", "nmi"), ("acc", "accuracy")):
         if key in result["layers"][0]:
             columns.append(extra)
@@ -121,8 +123,11 @@ def evaluate(
     stdout.print(f"perplexity: document completion, {protocol['heldout_fraction']:.0%} of each test document held out "
                  f"(seed {protocol['split_seed']}), {protocol['n_heldout_tokens']} held-out tokens; theta = "
                  f"{protocol['inference']}. Layer 1 = the whole model; layer l = words reconstructed from layer l. "
-                 f"PC-NPMI / sib TD: parent-child NPMI and sibling diversity to the layer below "
-                 f"(edges >= {protocol['min_edge']}).", highlight=False, soft_wrap=True)
+                 f"near-dup: share of topics whose top-{protocol['coherence_top_n']} set has Jaccard > 0.5 with "
+                 f"another of the layer; dead: share with prevalence < 1/(10 K); spec: mean cosine distance from the "
+                 f"reference's word distribution. PC-NPMI / sib TD: parent-child NPMI and sibling diversity to the "
+                 f"layer below; PCC, PCD, SD, PnCD: TraCo's hierarchy metrics (top {protocol['hierarchy_top_n']} "
+                 f"words); edges >= {protocol['min_edge']}.", highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -84,6 +84,41 @@ def test_compare_writes_json_and_png(files, tmp_path):
     assert "| lda-gensim |" in md.read_text()
 
 
+def test_compare_trees_against_trees(files, tmp_path):
+    pytest.importorskip("tomotopy", reason="tomotopy is not installed (pip install deepgbn-text[tomotopy])")
+    out, png, md, trees = tmp_path / "cmp.json", tmp_path / "cmp.png", tmp_path / "cmp.md", tmp_path / "trees"
+    models = ["ggbn", "hlda-tomotopy", "hpam-tomotopy", "pam-tomotopy", "lda-tomotopy"]
+    result = runner.invoke(app, ["compare", str(files["train"]), "--models", ",".join(models), "--layers", "3",
+                                 "--topics", "6,3,2", "--epochs", "2", "--hidden", "16", "--device", "cpu",
+                                 "--min-df", "3", "--gibbs-iterations", "30", "--json", str(out), "--plot", str(png),
+                                 "--markdown", str(md), "--save-trees", str(trees)])
+    assert result.exit_code == 0, result.output
+    for heading in ("level 1 (most specific)", "level 2", "level 3", "hierarchy", "PnCD", "near-dup"):
+        assert heading in result.stdout, heading
+    data = json.loads(out.read_text())
+    by_model = {r["model"]: r for r in data["results"]}
+    assert [by_model[m]["n_layers"] for m in models] == [3, 3, 3, 2, 1]
+    assert by_model["hpam-tomotopy"]["topics"] == [6, 3, 1] and by_model["pam-tomotopy"]["topics"] == [6, 3]
+    for name in models:
+        first = by_model[name]["layers"][0]
+        assert first["perplexity"] > 1 and 0 <= first["near_duplicate_share"] <= 1
+        assert 0 <= first["dead_topic_share"] <= 1 and 0 < first["specialisation"] <= 1
+    assert by_model["lda-tomotopy"]["prevalence"].startswith("mean theta share")
+    for name in ("hlda-tomotopy", "hpam-tomotopy"):
+        assert by_model[name]["layers"][1]["perplexity"] is None  # peers predict with the whole model only
+        top = by_model[name]["layers"][2]
+        assert top["n_edges"] >= 1 and -1 <= top["pcc"] <= 1 and 0 <= top["pcd"] <= 1 and 0 <= top["sd"] <= 1
+        assert set(by_model[name]["hierarchy"]) == {"pcc", "pcd", "sd", "pncd"}
+    text = md.read_text()
+    assert "Level 3:" in text and "| hlda-tomotopy | 3>2 |" in text and "| PnCD |" in text
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for name in models:
+        assert (trees / name / "topics.json").is_file()
+        shown = runner.invoke(app, ["topics", str(trees / name), "--all-topics"])
+        assert shown.exit_code == 0 and "L1-0" in shown.stdout, shown.output
+    assert by_model["hlda-tomotopy"]["tree"] == str(trees / "hlda-tomotopy" / "topics.json")
+
+
 def test_compare_with_a_test_file(files, tmp_path):
     out = tmp_path / "cmp.json"
     result = runner.invoke(app, ["compare", str(files["train"]), "--test", str(files["test"]), "--models", "gbn",
