@@ -1,18 +1,21 @@
-"""Ablations of the Generalized GBN on 20 Newsgroups (V = 2000), one protocol for every row.
+"""Ablations of the Generalized GBN: every mechanism of the default switched off in turn, one protocol for every row.
 
-    OMP_NUM_THREADS=1 python benchmarks/ablations.py --json ablations.json          # every row, one run
-    python benchmarks/ablations.py --rows 0,1,5 --epochs 3 --max-docs 600           # smoke test
+    OMP_NUM_THREADS=1 python benchmarks/ablations.py --corpus bbc --json bbc.json   # every row, one corpus
+    python benchmarks/ablations.py --corpus sample --rows 0,1 --epochs 3            # smoke test
     OMP_NUM_THREADS=1 python benchmarks/ablations.py --step-timing 200              # Weibull vs gamma step time
 
-Rows: 0 the default (non-linear links, upward-downward encoder, Weibull posterior, 128-64-32), 1 the
-linear GBN at equal widths, 2 and 3 depth 1 and 2, 4 an upward-only encoder (heads do not read the prior
-shape from the layer above), 5 a gamma posterior (``posterior="gamma"``: Gam(k, k / mean) from the same
-heads, implicit reparameterisation, analytic gamma-gamma KL) instead of the Weibull.
-Per row: test document-completion perplexity (as benchmarks/twenty_news.py: encoder mean, 20% held out,
-seed 0), NPMI of the top 10 words per layer on the training split, the share of theta entries below
-1e-3 per layer on the test documents (sparsity) for the posterior means (what ``transform`` returns)
-and for one posterior draw per document (seed 0), topic diversity of the top 25 words per layer, fit
-seconds, mean seconds per epoch and the epochs run. The JSON also records the machine and the wall time.
+Rows: 0 the default (non-linear links with the expert's gate at most 0.1, balanced upper links, a
+Dirichlet(0.1) on the upper loadings, every upper layer's own likelihood of the words, 128-32-8); 1-4 the
+default with one mechanism off (no per-layer likelihood; free column-softmax links; a flat prior on the
+upper loadings; a free gate); 5 linear links; 6 the default mechanisms at the old widths 128-64-32; 7 the
+model before these mechanisms (all off, 128-64-32); 8 and 9 depth 1 and 5; 10 a gamma posterior.
+Corpora: benchmarks/bench_corpora.py (each with its own vocabulary and train/test split).
+Per row: test document-completion perplexity (encoder mean, 20% of each test document held out, seed 0),
+NPMI of the top 10 words per layer on the training split, the share of near-duplicate topics per layer
+(top-10 Jaccard > 0.5 with another topic of the layer), topic diversity of the top 25 words per layer,
+the share of theta entries below 1e-3 per layer for the posterior means (what ``transform`` returns) and
+for one posterior draw per document (seed 0), fit seconds, mean seconds per epoch and the epochs run. The
+JSON also records the machine and the wall time.
 """
 from __future__ import annotations
 
@@ -29,26 +32,31 @@ import torch
 
 from deepgbn_text import GeneralizedGBN
 from deepgbn_text.atomic import write_json, write_text
-from deepgbn_text.evaluate import completion_perplexity, completion_split, topic_diversity
+from deepgbn_text.evaluate import completion_perplexity, completion_split, near_duplicate_share, topic_diversity
 from deepgbn_text.evaluate.coherence import DocumentCooccurrence, npmi_coherence
 from deepgbn_text.model import SparseBatch
 from deepgbn_text.train import EVAL_BATCH_SIZE
 
-from twenty_news import DEFAULT_DATA, load
+from bench_corpora import load
 
 SPARSE_BELOW = 1e-3
 HELDOUT_FRACTION = 0.2
 TD_TOP_N = 25
 NPMI_TOP_N = 10
+OFF = dict(layer_likelihood=0.0, balanced_links=False, upper_concentration=1.0, gate_max=1.0)
 ROWS = {
-    "default (nonlinear, upward-downward, Weibull, 3 layers)": dict(n_topics=[128, 64, 32]),
-    "linear GBN, 3 layers": dict(n_topics=[128, 64, 32], link="linear"),
+    "default (nonlinear gate <= 0.1, balanced, Dirichlet 0.1, per-layer likelihood, 128-32-8)": dict(n_topics=[128, 32, 8]),
+    "without the per-layer likelihood": dict(n_topics=[128, 32, 8], layer_likelihood=0.0),
+    "free (column-softmax) upper links": dict(n_topics=[128, 32, 8], balanced_links=False),
+    "flat prior on the upper loadings": dict(n_topics=[128, 32, 8], upper_concentration=1.0),
+    "free gate (expert weight up to 1)": dict(n_topics=[128, 32, 8], gate_max=1.0),
+    "linear links": dict(n_topics=[128, 32, 8], link="linear"),
+    "default mechanisms, widths 128-64-32": dict(n_topics=[128, 64, 32]),
+    "before (all four off, 128-64-32)": dict(n_topics=[128, 64, 32], **OFF),
     "depth 1": dict(n_topics=[128]),
-    "depth 2": dict(n_topics=[128, 64]),
-    "upward-only encoder, 3 layers": dict(n_topics=[128, 64, 32], encoder="upward"),
-    "gamma posterior (implicit reparameterisation), 3 layers": dict(n_topics=[128, 64, 32], posterior="gamma"),
+    "depth 5 (128-32-8-4-2)": dict(n_topics=[128, 32, 8, 4, 2]),
+    "gamma posterior (implicit reparameterisation)": dict(n_topics=[128, 32, 8], posterior="gamma"),
 }
-START, END = "<!-- ablations:start -->", "<!-- ablations:end -->"
 
 
 def machine() -> dict[str, object]:
@@ -115,20 +123,19 @@ def step_timing(train, steps: int, seed: int, device: str) -> dict[str, float]: 
 
 
 def markdown_table(results: list[dict[str, object]]) -> str:
-    lines = ["| # | row | test perplexity | NPMI (layer 1) | NPMI per layer | mean theta < 1e-3 per layer "
-             "| sampled theta < 1e-3 per layer | TD per layer "
-             "| epochs | fit s | s / epoch |",
-             "|---:|---|---:|---:|---|---|---|---|---:|---:|---:|"]
+    lines = ["| # | row | test perplexity | NPMI per layer | near-duplicates per layer | TD per layer "
+             "| mean theta < 1e-3 per layer | sampled theta < 1e-3 per layer | epochs | fit s | s / epoch |",
+             "|---:|---|---:|---|---|---|---|---|---:|---:|---:|"]
     for r in results:
-        lines.append(f"| {r['index']} | {r['row']} | {r['perplexity']} | {r['npmi'][0]} | {r['npmi']} | {r['sparsity']} "
-                     f"| {r['sparsity_sample']} | {r['td']} | {r['epochs']} | {r['fit_seconds']} | {r['seconds_per_epoch']} |")
+        lines.append(f"| {r['index']} | {r['row']} | {r['perplexity']} | {r['npmi']} | {r['near_duplicates']} "
+                     f"| {r['td']} | {r['sparsity']} | {r['sparsity_sample']} | {r['epochs']} | {r['fit_seconds']} "
+                     f"| {r['seconds_per_epoch']} |")
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--vocab", type=int, default=2000)
+    parser.add_argument("--corpus", default="20news", help="a corpus of benchmarks/bench_corpora.py")
     parser.add_argument("--rows", default=",".join(str(i) for i in range(len(ROWS))), help="row numbers to run")
     parser.add_argument("--epochs", type=int, default=300)
     parser.add_argument("--max-docs", type=int, default=None, help="use only the first N train and test documents")
@@ -140,7 +147,7 @@ def main() -> None:
                         help="only time STEPS training steps of the Weibull and the gamma posterior, interleaved")
     args = parser.parse_args()
     if args.step_timing:
-        train, _ = load(args.data, args.vocab)
+        train, _ = load(args.corpus)
         print(json.dumps({"machine": machine(), **step_timing(train, args.step_timing, args.seed, args.device)}))
         return
     names = list(ROWS)
@@ -148,7 +155,7 @@ def main() -> None:
     if any(not 0 <= i < len(names) for i in indices):
         sys.exit(f"--rows: row numbers run from 0 to {len(names) - 1}")
     run_started = time.perf_counter()
-    train, test = load(args.data, args.vocab)
+    train, test = load(args.corpus)
     if args.max_docs:
         train, test = train.subset(np.arange(min(args.max_docs, train.n_docs))), test.subset(
             np.arange(min(args.max_docs, test.n_docs)))
@@ -171,6 +178,7 @@ def main() -> None:
                "npmi": [round(npmi_coherence(tw, reference, NPMI_TOP_N), 3) for tw in topic_words],
                "sparsity": [round(float(np.mean(t < SPARSE_BELOW)), 3) for t in thetas],
                "sparsity_sample": sample_sparsity(model, observed),
+               "near_duplicates": [round(near_duplicate_share(tw), 3) for tw in topic_words],
                "td": [round(topic_diversity(tw, TD_TOP_N), 3) for tw in topic_words],
                "epochs": len(model.history_), "fit_seconds": round(seconds, 1),
                "seconds_per_epoch": round(float(np.mean(epoch_seconds)), 2),
@@ -183,13 +191,15 @@ def main() -> None:
     print(f"wall time {wall / 60:.1f} min", flush=True)
     if args.json:
         write_json(args.json, {"command": " ".join(sys.argv), "machine": machine(), "seed": args.seed,
-                               "vocab": args.vocab, "n_train_docs": train.n_docs, "n_test_docs": test.n_docs,
+                               "corpus": args.corpus, "vocab": train.n_words, "n_train_docs": train.n_docs, "n_test_docs": test.n_docs,
                                "wall_seconds": round(wall, 1), "rows": results})
     if args.markdown:
         text = args.markdown.read_text(encoding="utf-8") if args.markdown.exists() else "# Benchmarks\n"
-        section = f"{START}\n## Ablations (benchmarks/ablations.py, seed {args.seed})\n\n{table}\n{END}"
-        if START in text:
-            text = text[: text.index(START)] + section + text[text.index(END) + len(END):]
+        start, end = f"<!-- ablations:{args.corpus}:start -->", f"<!-- ablations:{args.corpus}:end -->"
+        section = (f"{start}\n### {args.corpus} ({train.n_docs} training documents, V = {train.n_words}, seed "
+                   f"{args.seed})\n\n{table}\n{end}")
+        if start in text:
+            text = text[: text.index(start)] + section + text[text.index(end) + len(end):]
         else:
             text = text.rstrip("\n") + "\n\n" + section + "\n"
         write_text(args.markdown, text)

@@ -147,13 +147,22 @@ def prepare(
 def fit(
     input: InputArg,
     layers: Annotated[int, typer.Option("--layers", help="Number of gamma layers.")] = 3,
-    topics: Annotated[Optional[str], typer.Option(help="Widths per layer, bottom first, e.g. 128,64,32 (default: halve from 128).")] = None,
+    topics: Annotated[Optional[str], typer.Option(help="Widths per layer, bottom first, e.g. 128,32,8 (default: 128, then a quarter per layer twice, then half).")] = None,
     link: Annotated[str, typer.Option(help="nonlinear (Generalized GBN) or linear (GBN).")] = "nonlinear",
     encoder: Annotated[str, typer.Option(help="upward-downward (heads read the prior from above) or upward.")] =
         "upward-downward",
     posterior: Annotated[str, typer.Option(help="Posterior family per layer: weibull or gamma (implicit reparameterisation).")] =
         "weibull",
     hidden: Annotated[int, typer.Option(help="Encoder and link hidden width.")] = 256,
+    layer_likelihood: Annotated[float, typer.Option(help="Weight of every upper layer's own Poisson likelihood "
+                                "of the words, through the bottom topics (0: off).")] = 1.0,
+    balanced_links: Annotated[bool, typer.Option("--balanced-links/--free-links", help="Upper loadings as a "
+                              "transport plan with uniform marginals (every child shared out equally) or a "
+                              "free column softmax.")] = True,
+    upper_concentration: Annotated[float, typer.Option(help="Dirichlet concentration on the upper loadings' "
+                                   "columns (< 1: parents of few children; 1: flat).")] = 0.1,
+    gate_max: Annotated[float, typer.Option(help="Largest weight of the non-linear expert in a link "
+                        "(0: the linear path only).")] = 0.1,
     epochs: Annotated[int, typer.Option(help="Maximum training epochs.")] = 300,
     batch_size: Annotated[int, typer.Option(help="Documents per minibatch.")] = 64,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 3e-3,
@@ -215,7 +224,9 @@ def fit(
         if resume is None and (Path(run_dir) / CHECKPOINT_FILE).is_file() and not (Path(run_dir) / CONFIG_FILE).is_file():
             raise UserInputError(f"--out {run_dir} holds an interrupted run; continue it with --resume {run_dir} "
                                  "or choose another --out")
-        model = GeneralizedGBN(n_topics=_parse_topics(topics), n_layers=layers, link=link, encoder=encoder, posterior=posterior, hidden=hidden, epochs=epochs,
+        model = GeneralizedGBN(n_topics=_parse_topics(topics), n_layers=layers, link=link, encoder=encoder, posterior=posterior, hidden=hidden,
+                               layer_likelihood=layer_likelihood, balanced_links=balanced_links,
+                               upper_concentration=upper_concentration, gate_max=gate_max, epochs=epochs,
                                batch_size=batch_size, lr=lr, kl_warmup=kl_warmup, val_fraction=val_fraction,
                                patience=patience, lr_decay_patience=lr_decay_patience, ema_decay=ema_decay, torch_compile=torch_compile,
                                cuda_graphs=cuda_graphs, seed=seed, device=device)

@@ -142,7 +142,7 @@ def compare(
     layers: Annotated[int, typer.Option("--layers", help="Layers of ggbn/gbn and depth of hlda-tomotopy.")] = 3,
     topics: Annotated[Optional[str], typer.Option(help="Widths per layer, bottom first; LDA uses the first, "
                                                        "pam/hpam the first two (sub-, super-topics) "
-                                                       "(default: halve from 128).")] = None,
+                                                       "(default: 128, a quarter per layer twice, then half).")] = None,
     epochs: Annotated[int, typer.Option(help="Maximum training epochs of ggbn/gbn.")] = 300,
     hidden: Annotated[int, typer.Option(help="Encoder and link hidden width of ggbn/gbn.")] = 256,
     batch_size: Annotated[int, typer.Option(help="Documents per minibatch (ggbn/gbn).")] = 64,

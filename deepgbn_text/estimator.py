@@ -31,6 +31,8 @@ MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 MODEL_FORMAT_VERSION = 1
 DEFAULT_TOP_WIDTH = 128
+LEGACY_PARAMS = {"layer_likelihood": 0.0, "balanced_links": False, "upper_concentration": 1.0, "gate_max": 1.0}
+"""The values that reproduce a model saved before these parameters existed (read when its config lacks them)."""
 SUMMARY_CHUNK_DOCS = 16384
 ENCODERS = ("upward-downward", "upward")
 """upward-downward: each layer's Weibull head also reads the prior shape from the layer above (WHAI);
@@ -38,8 +40,10 @@ upward: the heads read only the upward state (the ablation)."""
 
 
 def default_topics(n_layers: int) -> list[int]:
-    """Widths halving from 128: 1 layer -> [128], 3 layers -> [128, 64, 32]."""
-    return [max(2, DEFAULT_TOP_WIDTH >> i) for i in range(n_layers)]
+    """Widths from 128, a quarter per layer for two layers, then a half, at least 2: 1 layer -> [128],
+    3 layers -> [128, 32, 8], 5 layers -> [128, 32, 8, 4, 2]. Wider upper layers had most of their
+    topics repeat another's (docs/model.md)."""
+    return [max(2, DEFAULT_TOP_WIDTH >> min(2 * i, i + 2)) for i in range(n_layers)]
 
 
 def resolve_device(device: str) -> torch.device:
@@ -77,6 +81,10 @@ class GeneralizedGBN:
         "encoder": lambda v: v in ENCODERS,
         "posterior": lambda v: v in POSTERIORS,
         "hidden": lambda v: isinstance(v, int) and v >= 1,
+        "layer_likelihood": lambda v: isinstance(v, (int, float)) and v >= 0,
+        "balanced_links": lambda v: isinstance(v, bool),
+        "upper_concentration": lambda v: isinstance(v, (int, float)) and v > 0,
+        "gate_max": lambda v: isinstance(v, (int, float)) and 0 <= v <= 1,
         "epochs": lambda v: isinstance(v, int) and v >= 1,
         "batch_size": lambda v: isinstance(v, int) and v >= 1,
         "lr": lambda v: isinstance(v, (int, float)) and v > 0,
@@ -100,6 +108,10 @@ class GeneralizedGBN:
         encoder: str = "upward-downward",
         posterior: str = "weibull",
         hidden: int = 256,
+        layer_likelihood: float = 1.0,
+        balanced_links: bool = True,
+        upper_concentration: float = 0.1,
+        gate_max: float = 0.1,
         epochs: int = 300,
         batch_size: int = 64,
         lr: float = 3e-3,
@@ -120,6 +132,10 @@ class GeneralizedGBN:
         self.encoder = encoder
         self.posterior = posterior
         self.hidden = hidden
+        self.layer_likelihood = layer_likelihood
+        self.balanced_links = balanced_links
+        self.upper_concentration = upper_concentration
+        self.gate_max = gate_max
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -231,7 +247,9 @@ class GeneralizedGBN:
 
     def _build_module(self, n_words: int, topics: list[int]) -> GBN:
         return GBN(n_words, topics, self.hidden, self.link, use_prior_in_encoder=self.encoder == "upward-downward",
-                   posterior=self.posterior)
+                   posterior=self.posterior, layer_likelihood=self.layer_likelihood,
+                   balanced_links=self.balanced_links, upper_concentration=self.upper_concentration,
+                   gate_max=self.gate_max)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "module_"):
@@ -358,7 +376,7 @@ class GeneralizedGBN:
             raise UserInputError(f"{config_path}: model format {config.get('format_version')!r} is not supported "
                                  f"(expected {MODEL_FORMAT_VERSION}); fit the model again")
         check_config(config, config_path, inspect.signature(cls).parameters)
-        model = cls(**config["params"])
+        model = cls(**{**LEGACY_PARAMS, **config["params"]})
         try:
             widths = model.validate_params()
         except UserInputError as exc:

@@ -341,8 +341,10 @@ class Trainer:
         itself (its ``found_inf`` flag: parameters, moments and step count stay as they were) and
         counted in ``skipped_steps``, without a host sync: the check stays on the device."""
         terms = self.train_module(batch)
-        weighted = terms.elbo(kl_weight).sum()
+        weighted = terms.objective(kl_weight).sum()
         loss = -weighted / batch.lengths.sum().clamp_min(1.0)
+        if terms.log_prior is not None:  # once per corpus: per token of the whole training set
+            loss = loss - terms.log_prior / self.train_tokens
         self.optimiser.zero_grad(set_to_none=True)  # backward then writes the gradients: no zeroing, no add_
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.config.grad_clip, foreach=True)
@@ -350,8 +352,8 @@ class Trainer:
         self.found_inf.copy_(bad)
         self.optimiser.step()
         self.bad_steps += bad
-        after_warmup = isinstance(kl_weight, float) and kl_weight == 1.0
-        elbo = weighted if after_warmup else terms.elbo().sum()  # after the KL warm-up: the same sum
+        same = isinstance(kl_weight, float) and kl_weight == 1.0 and not terms.layer_log_likelihoods
+        elbo = weighted if same else terms.elbo().sum()  # after the KL warm-up, without layer terms: the same sum
         self.elbo_sum += torch.where(bad, 0.0, elbo.detach())
 
     def _validate(self, record: dict[str, Any]) -> None:

@@ -249,3 +249,68 @@ def test_upward_only_encoder_heads_ignore_the_prior(small_corpus, tmp_path):
     loaded = GeneralizedGBN.load(model.save(tmp_path / "m"), device="cpu")
     assert loaded.encoder == "upward"
     assert np.array_equal(loaded.transform(small_corpus)[1], model.transform(small_corpus)[1])
+
+
+def test_balanced_columns_are_a_plan_between_uniform_marginals():
+    from deepgbn_text.model.links import balanced_columns
+
+    torch.manual_seed(0)
+    phi = balanced_columns(torch.randn(12, 4) * 3)
+    assert torch.allclose(phi.sum(0), torch.ones(4), atol=1e-6)  # every parent a distribution
+    assert torch.allclose(phi.sum(1), torch.full((12,), 4 / 12), atol=1e-3)  # every child the same share
+    assert (phi >= 0).all()
+
+
+def test_layer_likelihood_off_is_exactly_the_elbo(small_corpus):
+    torch.manual_seed(0)
+    module = GBN(small_corpus.n_words, [8, 4, 2], hidden=16)
+    batch = SparseBatch.from_csr(small_corpus.counts[:20])
+    torch.manual_seed(1)
+    terms = module(batch)
+    assert not terms.layer_log_likelihoods
+    assert torch.equal(terms.objective(0.3), terms.elbo(0.3))
+
+
+def test_layer_likelihood_adds_each_upper_layer_without_moving_the_bottom_topics(small_corpus):
+    torch.manual_seed(0)
+    module = GBN(small_corpus.n_words, [8, 4, 2], hidden=16, layer_likelihood=0.5)
+    batch = SparseBatch.from_csr(small_corpus.counts[:20])
+    torch.manual_seed(1)
+    terms = module(batch)
+    assert len(terms.layer_log_likelihoods) == 2
+    upper = torch.stack(terms.layer_log_likelihoods).sum(0)
+    assert torch.allclose(terms.objective(1.0), terms.elbo(1.0) + 0.5 * upper)
+    upper.sum().backward()
+    assert module.links[0].logits.grad is None or not module.links[0].logits.grad.any()
+    assert module.links[1].logits.grad.abs().sum() > 0
+    module.eval()
+    torch.manual_seed(1)
+    assert not module(batch).layer_log_likelihoods  # evaluation scores the ELBO alone
+
+
+def test_flat_upper_prior_and_a_closed_gate_are_todays_model(small_corpus):
+    torch.manual_seed(0)
+    flat = GBN(small_corpus.n_words, [8, 4, 2], hidden=16)
+    assert flat.upper_log_prior() is None
+    sparse = GBN(small_corpus.n_words, [8, 4, 2], hidden=16, upper_concentration=0.5)
+    sparse.load_state_dict(flat.state_dict())
+    expected = -0.5 * sum(torch.log(link.phi).sum() for link in flat.links[1:])
+    assert torch.allclose(sparse.upper_log_prior(), expected)
+    capped = NonlinearLink(5, 8, hidden=16, gate_max=0.1)
+    capped.gate_raw.data.fill_(0.7)
+    assert float(capped.gate) == pytest.approx(0.1)
+
+
+def test_a_model_saved_before_the_new_parameters_loads_as_it_was(small_corpus, tmp_path):
+    from deepgbn_text.estimator import LEGACY_PARAMS
+
+    old = GeneralizedGBN(n_topics=[8, 4], n_layers=2, **LEGACY_PARAMS, epochs=2, hidden=16, device="cpu")
+    old.fit(small_corpus).save(tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    for name in LEGACY_PARAMS:
+        del config["params"][name]
+    (tmp_path / "m" / "config.json").write_text(json.dumps(config))
+    loaded = GeneralizedGBN.load(tmp_path / "m", device="cpu")
+    assert {name: getattr(loaded, name) for name in LEGACY_PARAMS} == LEGACY_PARAMS
+    assert not loaded.module_.links[1].balanced
+    np.testing.assert_array_equal(loaded.transform(small_corpus)[1], old.transform(small_corpus)[1])

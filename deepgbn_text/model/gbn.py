@@ -9,7 +9,7 @@ The variational posterior of every layer is a Weibull (``posterior="weibull"``, 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -43,10 +43,24 @@ class ELBOTerms:
 
     log_likelihood: torch.Tensor
     kl_per_layer: list[torch.Tensor]
+    layer_log_likelihoods: list[torch.Tensor] = field(default_factory=list)
+    """log Pois(x | layer l's sample pushed down to word rates) for every layer l >= 2 (empty when the
+    model has no per-layer likelihood)."""
+    layer_weight: float = 0.0
+    log_prior: torch.Tensor | None = None
+    """log p(Phi) of the upper links' Dirichlet prior (once for the whole corpus, not per document);
+    None when the prior is flat."""
 
     def elbo(self, kl_weight: float | torch.Tensor = 1.0) -> torch.Tensor:
         """Per-document (weighted) ELBO."""
         return self.log_likelihood - kl_weight * torch.stack(self.kl_per_layer).sum(0)
+
+    def objective(self, kl_weight: float | torch.Tensor = 1.0) -> torch.Tensor:
+        """Per-document training objective: the (weighted) ELBO plus ``layer_weight`` times every upper
+        layer's own log-likelihood of the words (exactly the ELBO without them)."""
+        if not self.layer_log_likelihoods:
+            return self.elbo(kl_weight)
+        return self.elbo(kl_weight) + self.layer_weight * torch.stack(self.layer_log_likelihoods).sum(0)
 
 
 class GBN(nn.Module):
@@ -60,8 +74,14 @@ class GBN(nn.Module):
         link: str = "nonlinear",
         use_prior_in_encoder: bool = True,
         posterior: str = "weibull",
+        layer_likelihood: float = 0.0,
+        balanced_links: bool = False,
+        upper_concentration: float = 1.0,
+        gate_max: float = 1.0,
     ) -> None:
         super().__init__()
+        self.layer_likelihood = float(layer_likelihood)
+        self.upper_concentration = float(upper_concentration)
         if link not in LINKS:
             raise ValueError(f"link must be one of {LINKS}, got {link!r}")
         self.posterior = check_posterior(posterior)
@@ -71,7 +91,9 @@ class GBN(nn.Module):
         self.heads = nn.ModuleList(WeibullHead(hidden, k, use_prior_in_encoder, posterior) for k in self.topics)
         widths = [n_words, *self.topics]
         upper = [
-            NonlinearLink(widths[i + 1], widths[i], hidden) if link == "nonlinear" else LinearLink(widths[i + 1], widths[i])
+            NonlinearLink(widths[i + 1], widths[i], hidden, balanced=balanced_links, gate_max=gate_max)
+            if link == "nonlinear"
+            else LinearLink(widths[i + 1], widths[i], balanced_links)
             for i in range(1, len(self.topics))
         ]
         self.links = nn.ModuleList([LinearLink(self.topics[0], n_words), *upper])
@@ -117,9 +139,31 @@ class GBN(nn.Module):
     def elbo_terms(self, batch: SparseBatch, posterior: Posterior) -> ELBOTerms:
         """One reparameterised sample of every layer from ``posterior``; the ELBO's terms per document."""
         thetas, kls, _ = self._downward(batch, posterior, sample=True)
-        loglik = poisson_log_likelihood_sparse(batch.offsets, batch.rows, batch.cols, batch.values, thetas[0],
-                                               self.links[0].phi)
-        return ELBOTerms(loglik, kls)
+        phi = self.links[0].phi
+        loglik = poisson_log_likelihood_sparse(batch.offsets, batch.rows, batch.cols, batch.values, thetas[0], phi)
+        if not self.training:
+            return ELBOTerms(loglik, kls)
+        uppers = []
+        if self.layer_likelihood:
+            bottom = phi.detach()  # the upper layers explain the words through the bottom topics, not moving them
+            uppers = [poisson_log_likelihood_sparse(batch.offsets, batch.rows, batch.cols, batch.values,
+                                                    self._push_down(thetas[i], i), bottom)
+                      for i in range(1, self.n_layers)]
+        return ELBOTerms(loglik, kls, uppers, self.layer_likelihood, self.upper_log_prior())
+
+    def upper_log_prior(self) -> torch.Tensor | None:
+        """(eta - 1) sum log Phi over the upper links: a symmetric Dirichlet(eta) on every column, up to a
+        constant. eta < 1 favours parents made of few children; None when eta = 1 (a flat prior)."""
+        if self.upper_concentration == 1.0 or self.n_layers == 1:
+            return None
+        log_phi = sum(torch.log(positive(link.phi)).sum() for link in self.links[1:])
+        return (self.upper_concentration - 1.0) * log_phi
+
+    def _push_down(self, theta: torch.Tensor, layer: int, to_layer: int = 0) -> torch.Tensor:
+        """Layer ``layer``'s latents through the gamma means down to ``to_layer`` (differentiable)."""
+        for i in range(layer, to_layer, -1):
+            theta = self.links[i](theta)
+        return theta
 
     def forward(self, batch: SparseBatch) -> ELBOTerms:
         """The ELBO's terms per document under the encoder's posterior (one sample)."""
@@ -149,9 +193,7 @@ class GBN(nn.Module):
     @torch.no_grad()
     def propagate_down(self, theta: torch.Tensor, layer: int, to_layer: int = -1) -> torch.Tensor:
         """Push layer ``layer``'s latents down through the gamma means to ``to_layer`` (-1: word rates)."""
-        for i in range(layer, to_layer, -1):
-            theta = self.links[i](theta)
-        return theta
+        return self._push_down(theta, layer, to_layer)
 
     @torch.no_grad()
     def unit_effects(self, layer: int, baseline: torch.Tensor, to_layer: int = -1) -> torch.Tensor:

@@ -4,9 +4,14 @@
 a non-linear expert, f(theta) = (1 - g) Phi theta + g |theta| softmax(MLP(theta_hat)), where
 |theta| is theta's total mass and theta_hat = theta / |theta|. The output is non-negative, it keeps the
 mass |theta| as the linear link does, it is homogeneous (f(s theta) = s f(theta)), and with the gate g
-at zero it is exactly the linear link.
+at zero it is exactly the linear link. ``gate_max`` bounds g: an expert that takes over the link
+explains every child layer with the same smooth map, and the parents' topics turn into copies of each
+other (docs/model.md). With ``balanced``, Phi is a transport plan between uniform marginals
+(:func:`balanced_columns`) instead of a column softmax.
 """
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -23,17 +28,37 @@ def column_softmax(logits: torch.Tensor) -> torch.Tensor:
     return torch.softmax(logits, dim=0)
 
 
-class LinearLink(nn.Module):
-    """f(theta) = Phi theta with Phi = softmax(logits) column-wise (n_out x n_in, columns on the simplex)."""
+SINKHORN_ITERATIONS = 20
+"""Sinkhorn scaling steps of a balanced link (in log space; the columns are exact after the last step)."""
 
-    def __init__(self, n_in: int, n_out: int) -> None:
+
+def balanced_columns(logits: torch.Tensor, iterations: int = SINKHORN_ITERATIONS) -> torch.Tensor:
+    """Columns on the simplex from the transport plan between uniform marginals that is closest to
+    exp(logits) (Sinkhorn scaling, as TraCo links parents to children): every column (parent) sums to
+    one and every row (child) receives n_in / n_out of the parents' mass in total, so no child can be a
+    large part of every parent."""
+    n_out, n_in = logits.shape
+    log_rows, log_cols = -math.log(n_out), -math.log(n_in)
+    log_v = torch.zeros_like(logits[:1])
+    for _ in range(iterations):
+        log_u = log_rows - torch.logsumexp(logits + log_v, dim=1, keepdim=True)
+        log_v = log_cols - torch.logsumexp(logits + log_u, dim=0, keepdim=True)
+    return torch.exp(logits + log_u + log_v + math.log(n_in))
+
+
+class LinearLink(nn.Module):
+    """f(theta) = Phi theta with Phi = softmax(logits) column-wise (n_out x n_in, columns on the simplex),
+    or with ``balanced``, Phi = :func:`balanced_columns` (logits)."""
+
+    def __init__(self, n_in: int, n_out: int, balanced: bool = False) -> None:
         super().__init__()
         self.logits = nn.Parameter(torch.randn(n_out, n_in))
+        self.balanced = balanced
 
     @property
     def phi(self) -> torch.Tensor:
         """The loading matrix, n_out x n_in, every column a probability vector."""
-        return column_softmax(self.logits)
+        return balanced_columns(self.logits) if self.balanced else column_softmax(self.logits)
 
     def forward(self, theta: torch.Tensor) -> torch.Tensor:
         return theta @ self.phi.T
@@ -42,15 +67,17 @@ class LinearLink(nn.Module):
 class NonlinearLink(LinearLink):
     """The linear link plus a gated, mass-preserving non-linear expert (see the module docstring)."""
 
-    def __init__(self, n_in: int, n_out: int, hidden: int, gate: float = 0.1) -> None:
-        super().__init__(n_in, n_out)
+    def __init__(self, n_in: int, n_out: int, hidden: int, gate: float = 0.1, balanced: bool = False,
+                 gate_max: float = 1.0) -> None:
+        super().__init__(n_in, n_out, balanced)
         self.expert = nn.Sequential(nn.Linear(n_in, hidden), nn.GELU(), nn.Linear(hidden, n_out))
         self.gate_raw = nn.Parameter(torch.tensor(float(gate)))
+        self.gate_max = gate_max
 
     @property
     def gate(self) -> torch.Tensor:
-        """The mixing weight g in [0, 1]; g = 0 is exactly the linear link."""
-        return self.gate_raw.clamp(0.0, 1.0)
+        """The mixing weight g in [0, gate_max]; g = 0 is exactly the linear link."""
+        return self.gate_raw.clamp(0.0, self.gate_max)
 
     def forward(self, theta: torch.Tensor) -> torch.Tensor:
         mass = theta.sum(-1, keepdim=True)
