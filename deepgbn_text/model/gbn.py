@@ -108,13 +108,19 @@ class GBN(nn.Module):
         """The top layer's gamma prior shape r (learned, positive)."""
         return self.log_top_shape.exp()
 
+    def upper_loadings(self) -> list[torch.Tensor | None]:
+        """[None, Phi^(2), ..., Phi^(L)]: the upper links' loadings, computed once for a whole pass (a
+        balanced link's takes 20 Sinkhorn steps); index i is ``links[i]``'s, the bottom one is left out."""
+        return [None, *(link.phi for link in self.links[1:])]
+
     def _downward(
-        self, batch: SparseBatch, posterior: Posterior, sample: bool
+        self, batch: SparseBatch, posterior: Posterior, sample: bool, phis: list[torch.Tensor | None] | None = None
     ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
         """Go top-down: layer i's posterior (k, param, mean) comes from ``posterior(i, prior_shape)``.
 
         Returns (theta per layer, KL per layer, posterior shape k per layer), bottom first; theta is a
         reparameterised sample when ``sample`` is true and the posterior mean otherwise."""
+        phis = phis or self.upper_loadings()
         prior = self.top_shape.expand(batch.n_docs, -1)
         thetas: list[torch.Tensor] = [torch.empty(0)] * self.n_layers
         kls: list[torch.Tensor] = [torch.empty(0)] * self.n_layers
@@ -125,7 +131,7 @@ class GBN(nn.Module):
             kls[i] = posterior_kl(self.posterior, k, param, prior, GAMMA_RATE).sum(-1)
             shapes[i] = k
             if i > 0:
-                prior = positive(self.links[i](thetas[i]))
+                prior = positive(self.links[i](thetas[i], phis[i]))
         return thetas, kls, shapes
 
     def _encoder_posterior(self, batch: SparseBatch) -> Posterior:
@@ -138,7 +144,8 @@ class GBN(nn.Module):
 
     def elbo_terms(self, batch: SparseBatch, posterior: Posterior) -> ELBOTerms:
         """One reparameterised sample of every layer from ``posterior``; the ELBO's terms per document."""
-        thetas, kls, _ = self._downward(batch, posterior, sample=True)
+        phis = self.upper_loadings()
+        thetas, kls, _ = self._downward(batch, posterior, sample=True, phis=phis)
         phi = self.links[0].phi
         loglik = poisson_log_likelihood_sparse(batch.offsets, batch.rows, batch.cols, batch.values, thetas[0], phi)
         if not self.training:
@@ -147,22 +154,25 @@ class GBN(nn.Module):
         if self.layer_likelihood:
             bottom = phi.detach()  # the upper layers explain the words through the bottom topics, not moving them
             uppers = [poisson_log_likelihood_sparse(batch.offsets, batch.rows, batch.cols, batch.values,
-                                                    self._push_down(thetas[i], i), bottom)
+                                                    self._push_down(thetas[i], i, phis=phis), bottom)
                       for i in range(1, self.n_layers)]
-        return ELBOTerms(loglik, kls, uppers, self.layer_likelihood, self.upper_log_prior())
+        return ELBOTerms(loglik, kls, uppers, self.layer_likelihood, self.upper_log_prior(phis))
 
-    def upper_log_prior(self) -> torch.Tensor | None:
+    def upper_log_prior(self, phis: list[torch.Tensor | None] | None = None) -> torch.Tensor | None:
         """(eta - 1) sum log Phi over the upper links: a symmetric Dirichlet(eta) on every column, up to a
         constant. eta < 1 favours parents made of few children; None when eta = 1 (a flat prior)."""
         if self.upper_concentration == 1.0 or self.n_layers == 1:
             return None
-        log_phi = sum(torch.log(positive(link.phi)).sum() for link in self.links[1:])
+        phis = phis or self.upper_loadings()
+        log_phi = sum(torch.log(positive(phi)).sum() for phi in phis[1:] if phi is not None)
         return (self.upper_concentration - 1.0) * log_phi
 
-    def _push_down(self, theta: torch.Tensor, layer: int, to_layer: int = 0) -> torch.Tensor:
-        """Layer ``layer``'s latents through the gamma means down to ``to_layer`` (differentiable)."""
+    def _push_down(self, theta: torch.Tensor, layer: int, to_layer: int = 0,
+                   phis: list[torch.Tensor | None] | None = None) -> torch.Tensor:
+        """Layer ``layer``'s latents through the gamma means down to ``to_layer`` (differentiable);
+        ``phis``: the upper loadings when the caller computed them already."""
         for i in range(layer, to_layer, -1):
-            theta = self.links[i](theta)
+            theta = self.links[i](theta, phis[i] if phis is not None and i > 0 else None)
         return theta
 
     def forward(self, batch: SparseBatch) -> ELBOTerms:

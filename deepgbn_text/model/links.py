@@ -60,8 +60,9 @@ class LinearLink(nn.Module):
         """The loading matrix, n_out x n_in, every column a probability vector."""
         return balanced_columns(self.logits) if self.balanced else column_softmax(self.logits)
 
-    def forward(self, theta: torch.Tensor) -> torch.Tensor:
-        return theta @ self.phi.T
+    def forward(self, theta: torch.Tensor, phi: torch.Tensor | None = None) -> torch.Tensor:
+        """Phi theta; ``phi``: this link's loadings when the caller computed them already."""
+        return theta @ (self.phi if phi is None else phi).T
 
 
 class NonlinearLink(LinearLink):
@@ -79,8 +80,8 @@ class NonlinearLink(LinearLink):
         """The mixing weight g in [0, gate_max]; g = 0 is exactly the linear link."""
         return self.gate_raw.clamp(0.0, self.gate_max)
 
-    def forward(self, theta: torch.Tensor) -> torch.Tensor:
+    def forward(self, theta: torch.Tensor, phi: torch.Tensor | None = None) -> torch.Tensor:
         mass = theta.sum(-1, keepdim=True)
         expert = mass * torch.softmax(self.expert(theta / mass.clamp_min(POSITIVE_MIN)), dim=-1)
         g = self.gate
-        return (1.0 - g) * super().forward(theta) + g * expert
+        return (1.0 - g) * super().forward(theta, phi) + g * expert
