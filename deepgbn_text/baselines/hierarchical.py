@@ -29,6 +29,7 @@ import scipy.sparse as sp
 
 from ..corpus import Corpus, counts_for_vocab
 from ..errors import UserInputError
+from .lda import training_corpus
 
 
 def _tomotopy(name: str):  # type: ignore[no-untyped-def]
@@ -70,11 +71,7 @@ class TomotopyHierarchy:
 
     # -- fitting ------------------------------------------------------------------------------
     def fit(self, X: Corpus | sp.spmatrix, vocab: Sequence[str] | None = None) -> TomotopyHierarchy:
-        corpus = X if isinstance(X, Corpus) else Corpus(X, list(vocab) if vocab is not None else
-                                                          [f"w{i}" for i in range(X.shape[1])])
-        corpus = corpus.nonempty()
-        if corpus.n_docs < 2:
-            raise UserInputError(f"the corpus has {corpus.n_docs} non-empty documents; at least 2 are needed")
+        corpus = training_corpus(X, vocab)
         self._check_widths(corpus.n_words)
         self.vocab_ = list(corpus.vocab)
         tp = _tomotopy(self.name)

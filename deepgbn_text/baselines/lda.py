@@ -18,6 +18,16 @@ from ..corpus import Corpus, counts_for_vocab
 from ..errors import UserInputError
 
 
+def training_corpus(X: Corpus | sp.spmatrix, vocab: Sequence[str] | None = None) -> Corpus:
+    """The non-empty documents of a Corpus or of a count matrix with its vocabulary (at least 2 of them)."""
+    corpus = X if isinstance(X, Corpus) else Corpus(X, list(vocab) if vocab is not None else
+                                                      [f"w{i}" for i in range(X.shape[1])])
+    corpus = corpus.nonempty()
+    if corpus.n_docs < 2:
+        raise UserInputError(f"the corpus has {corpus.n_docs} non-empty documents; at least 2 are needed")
+    return corpus
+
+
 class LDABaseline:
     """Common plumbing; subclasses implement ``_fit(counts)``, ``_theta(counts)`` and set ``topic_word_``."""
 
@@ -35,11 +45,7 @@ class LDABaseline:
 
     # -- fitting ------------------------------------------------------------------------------
     def fit(self, X: Corpus | sp.spmatrix, vocab: Sequence[str] | None = None) -> LDABaseline:
-        corpus = X if isinstance(X, Corpus) else Corpus(X, list(vocab) if vocab is not None else
-                                                          [f"w{i}" for i in range(X.shape[1])])
-        corpus = corpus.nonempty()
-        if corpus.n_docs < 2:
-            raise UserInputError(f"the corpus has {corpus.n_docs} non-empty documents; at least 2 are needed")
+        corpus = training_corpus(X, vocab)
         if self.n_topics > corpus.n_words:
             raise UserInputError(f"{self.n_topics} topics but the vocabulary has only {corpus.n_words} words")
         self.vocab_ = list(corpus.vocab)
