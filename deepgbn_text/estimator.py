@@ -23,6 +23,7 @@ from .csr_files import take_rows
 from .errors import UserInputError
 from .model.batch import SparseBatch
 from .model_config import check_config, check_digest, check_weights, weights_digest
+from .threads import training_threads
 from .distributions import POSTERIORS
 from .model.gbn import LINKS, GBN
 from .train import EVAL_BATCH_SIZE, CheckpointPlan, GBNWordDistribution, TrainConfig, Trainer, deterministic_on_cpu
@@ -213,7 +214,7 @@ class GeneralizedGBN:
             plan = CheckpointPlan(Path(checkpoint), fingerprint, checkpoint_every, resume)
         elif resume:
             raise UserInputError("resume=True needs the checkpoint file to resume from")
-        with deterministic_on_cpu(self.device_):
+        with deterministic_on_cpu(self.device_), training_threads(self.device_.type):
             trainer = Trainer(self.module_, corpus.counts, train_rows, val_rows, config, self.seed, self.device_,
                               callback, plan)
             self.history_ = trainer.run()

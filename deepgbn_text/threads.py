@@ -34,9 +34,10 @@ Limits.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 
 WAIT_POLICY = "PASSIVE"
 """The value given to ``OMP_WAIT_POLICY`` when the user has not chosen how OpenMP threads wait."""
@@ -60,3 +61,30 @@ def configure(environ: MutableMapping[str, str] | None = None, modules: Mapping[
 
 
 APPLIED = configure()
+
+
+CPU_TRAINING_THREADS = 1
+"""torch threads while training on a CPU, unless ``OMP_NUM_THREADS`` says otherwise. A step on a batch of 64
+documents is hundreds of small operations, too small to share between threads: the Quickstart fit trained
+in 57.5 s on one thread against 120.6 s on two passive threads and 98.7 s on two with GOMP_SPINCOUNT=1000
+(2 idle cores, 90 epochs each), and one thread kept its fair share beside busy programs
+(benchmarks/results/shared_cpu.json)."""
+
+
+@contextlib.contextmanager
+def training_threads(device_type: str, environ: Mapping[str, str] | None = None) -> Iterator[None]:
+    """Train with :data:`CPU_TRAINING_THREADS` torch threads on a CPU (the user's ``OMP_NUM_THREADS``
+    wins), and give the previous count back afterwards. The thread count is part of the device: two fits
+    with one seed are identical under the same rule, as before."""
+    import torch
+
+    environ = os.environ if environ is None else environ
+    if device_type != "cpu" or "OMP_NUM_THREADS" in environ:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(CPU_TRAINING_THREADS)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

@@ -73,3 +73,18 @@ def test_the_wait_policy_does_not_change_the_model() -> None:
     code = f"import sys; sys.path.insert(0, {root!r})\n" + FIT  # imports torch first: the policy stays as given
     spinning, passive = run_python(code).stdout, run_python(code, OMP_WAIT_POLICY="PASSIVE").stdout
     assert spinning == passive and len(spinning.strip()) == 64
+
+
+def test_cpu_training_uses_one_thread_unless_the_user_says():
+    import torch
+
+    from deepgbn_text.threads import CPU_TRAINING_THREADS, training_threads
+
+    before = torch.get_num_threads()
+    with training_threads("cpu", environ={}):
+        assert torch.get_num_threads() == CPU_TRAINING_THREADS
+    assert torch.get_num_threads() == before
+    with training_threads("cpu", environ={"OMP_NUM_THREADS": "2"}):
+        assert torch.get_num_threads() == before
+    with training_threads("cuda", environ={}):
+        assert torch.get_num_threads() == before
