@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from deepgbn_text import GeneralizedGBN, UserInputError
+from deepgbn_text.distributions import poisson_log_likelihood_sparse
 from deepgbn_text.model import GBN, SparseBatch
 from deepgbn_text.model.links import LinearLink, NonlinearLink
 from deepgbn_text.tree import Tree
@@ -278,6 +279,12 @@ def test_layer_likelihood_adds_each_upper_layer_without_moving_the_bottom_topics
     torch.manual_seed(1)
     terms = module(batch)
     assert len(terms.layer_log_likelihoods) == 2
+    torch.manual_seed(1)
+    thetas = module._downward(batch, module._encoder_posterior(batch), sample=True)[0]
+    for i, layer_loglik in enumerate(terms.layer_log_likelihoods, start=1):  # each as its own likelihood
+        expected = poisson_log_likelihood_sparse(batch.offsets, batch.rows, batch.cols, batch.values,
+                                                 module.propagate_down(thetas[i], i, to_layer=0), module.links[0].phi)
+        assert torch.allclose(layer_loglik, expected, rtol=1e-5)
     upper = torch.stack(terms.layer_log_likelihoods).sum(0)
     assert torch.allclose(terms.objective(1.0), terms.elbo(1.0) + 0.5 * upper)
     upper.sum().backward()

@@ -12,12 +12,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..distributions import (
     POSITIVE_MIN,
     check_posterior,
-    poisson_log_likelihood_sparse,
+    poisson_log_likelihood_gathered,
     positive,
     posterior_from_mean,
     posterior_kl,
@@ -146,16 +147,18 @@ class GBN(nn.Module):
         """One reparameterised sample of every layer from ``posterior``; the ELBO's terms per document."""
         phis = self.upper_loadings()
         thetas, kls, _ = self._downward(batch, posterior, sample=True, phis=phis)
-        phi = self.links[0].phi
-        loglik = poisson_log_likelihood_sparse(batch.offsets, batch.rows, batch.cols, batch.values, thetas[0], phi)
+        # embedding, not phi[cols]: on CUDA its backward is 8x faster (see poisson_log_likelihood_sparse)
+        phi_rows = F.embedding(batch.cols, self.links[0].phi)
+        loglik = poisson_log_likelihood_gathered(batch.offsets, batch.rows, batch.values, thetas[0], phi_rows)
         if not self.training:
             return ELBOTerms(loglik, kls)
         uppers = []
-        if self.layer_likelihood:
-            bottom = phi.detach()  # the upper layers explain the words through the bottom topics, not moving them
-            uppers = [poisson_log_likelihood_sparse(batch.offsets, batch.rows, batch.cols, batch.values,
-                                                    self._push_down(thetas[i], i, phis=phis), bottom)
-                      for i in range(1, self.n_layers)]
+        if self.layer_likelihood and self.n_layers > 1:
+            # every upper layer at once, through the same gathered bottom topics, detached: the upper
+            # layers explain the words through them without moving them
+            pushed = torch.stack([self._push_down(thetas[i], i, phis=phis) for i in range(1, self.n_layers)], 1)
+            uppers = list(poisson_log_likelihood_gathered(batch.offsets, batch.rows, batch.values, pushed,
+                                                          phi_rows.detach()).unbind(1))
         return ELBOTerms(loglik, kls, uppers, self.layer_likelihood, self.upper_log_prior(phis))
 
     def upper_log_prior(self, phis: list[torch.Tensor | None] | None = None) -> torch.Tensor | None:
