@@ -190,10 +190,10 @@ def compare(
             raise UserInputError(f"--min-edge must be in (0, 1], got {min_edge}")
         if gibbs_iterations < 1:
             raise UserInputError(f"--gibbs-iterations must be at least 1, got {gibbs_iterations}")
-        if any(name.endswith("-tomotopy") for name in names):
-            from deepgbn_text.baselines import TomotopyLDA
+        if tomotopy_models := [name for name in names if name.endswith("-tomotopy")]:
+            from deepgbn_text.baselines.lda import import_tomotopy
 
-            TomotopyLDA._tomotopy()
+            import_tomotopy(tomotopy_models[0])
         for path in (test, reference):
             if path is not None and not path.exists():
                 raise UserInputError(f"{path}: file not found")

@@ -29,15 +29,7 @@ import scipy.sparse as sp
 
 from ..corpus import Corpus, counts_for_vocab
 from ..errors import UserInputError
-from .lda import training_corpus
-
-
-def _tomotopy(name: str):  # type: ignore[no-untyped-def]
-    try:
-        import tomotopy
-    except ImportError:
-        raise UserInputError(f"{name} needs tomotopy: pip install deepgbn-text[tomotopy]") from None
-    return tomotopy
+from .lda import document_words, import_tomotopy, train_tomotopy, training_corpus
 
 
 def _rows_normalised(matrix: np.ndarray) -> np.ndarray:
@@ -74,15 +66,11 @@ class TomotopyHierarchy:
         corpus = training_corpus(X, vocab)
         self._check_widths(corpus.n_words)
         self.vocab_ = list(corpus.vocab)
-        tp = _tomotopy(self.name)
+        tp = import_tomotopy(self.name)
         started = time.perf_counter()
         self.model_ = self._make(tp)
         counts = sp.csr_matrix(corpus.counts)
-        for row in range(counts.shape[0]):
-            words = self._words(counts, row)
-            if words:  # tomotopy aborts the process on an empty document
-                self.model_.add_doc(words)
-        self.model_.train(self.iterations, workers=self.workers)
+        train_tomotopy(self.model_, counts, self.vocab_, self.iterations, self.workers)
         index = {w: j for j, w in enumerate(self.model_.used_vocabs)}
         self._cols = np.array([index.get(w, -1) for w in self.vocab_])
         self._read_out()
@@ -107,8 +95,7 @@ class TomotopyHierarchy:
         raise NotImplementedError
 
     def _words(self, counts: sp.csr_matrix, row: int) -> list[str]:
-        s, e = counts.indptr[row], counts.indptr[row + 1]
-        return [self.vocab_[j] for j, c in zip(counts.indices[s:e], counts.data[s:e]) for _ in range(int(c))]
+        return document_words(counts, row, self.vocab_)
 
     def _word_dist(self, topic_id: int) -> np.ndarray:
         """A tomotopy topic's word distribution over our vocabulary (words it never saw get the prior eta)."""

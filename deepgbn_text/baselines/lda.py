@@ -28,6 +28,31 @@ def training_corpus(X: Corpus | sp.spmatrix, vocab: Sequence[str] | None = None)
     return corpus
 
 
+def import_tomotopy(name: str):  # type: ignore[no-untyped-def]
+    """The tomotopy module, or a UserInputError saying that model ``name`` needs it."""
+    try:
+        import tomotopy
+    except ImportError:
+        raise UserInputError(f"{name} needs tomotopy: pip install deepgbn-text[tomotopy]") from None
+    return tomotopy
+
+
+def document_words(counts: sp.csr_matrix, row: int, vocab: Sequence[str]) -> list[str]:
+    """Document ``row`` of ``counts`` as the list of its tokens (each word repeated by its count)."""
+    s, e = counts.indptr[row], counts.indptr[row + 1]
+    return [vocab[j] for j, c in zip(counts.indices[s:e], counts.data[s:e]) for _ in range(int(c))]
+
+
+def train_tomotopy(model, counts: sp.csr_matrix, vocab: Sequence[str], iterations: int,  # type: ignore[no-untyped-def]
+                   workers: int) -> None:
+    """Add every non-empty document of ``counts`` to a tomotopy ``model`` and run its Gibbs sweeps."""
+    for row in range(counts.shape[0]):
+        words = document_words(counts, row, vocab)
+        if words:  # tomotopy aborts the process on an empty document
+            model.add_doc(words)
+    model.train(iterations, workers=workers)
+
+
 class LDABaseline:
     """Common plumbing; subclasses implement ``_fit(counts)``, ``_theta(counts)`` and set ``topic_word_``."""
 
@@ -187,26 +212,13 @@ class TomotopyLDA(LDABaseline):
         self.eta = eta
         self.workers = workers
 
-    @staticmethod
-    def _tomotopy():  # type: ignore[no-untyped-def]
-        try:
-            import tomotopy
-        except ImportError:
-            raise UserInputError("lda-tomotopy needs tomotopy: pip install deepgbn-text[tomotopy]") from None
-        return tomotopy
-
     def _words(self, counts: sp.csr_matrix, row: int) -> list[str]:
-        s, e = counts.indptr[row], counts.indptr[row + 1]
-        return [self.vocab_[j] for j, c in zip(counts.indices[s:e], counts.data[s:e]) for _ in range(int(c))]
+        return document_words(counts, row, self.vocab_)
 
     def _fit(self, counts: sp.csr_matrix) -> None:
-        tp = self._tomotopy()
+        tp = import_tomotopy(self.name)
         self.model_ = tp.LDAModel(k=self.n_topics, alpha=self.alpha, eta=self.eta, seed=self.seed)
-        for row in range(counts.shape[0]):
-            words = self._words(counts, row)
-            if words:  # tomotopy aborts the process on an empty document
-                self.model_.add_doc(words)
-        self.model_.train(self.iterations, workers=self.workers)
+        train_tomotopy(self.model_, counts, self.vocab_, self.iterations, self.workers)
         # unnormalised n_kv + eta over tomotopy's vocabulary; words it never saw get the prior eta
         index = {w: j for j, w in enumerate(self.model_.used_vocabs)}
         cols = np.array([index.get(w, -1) for w in self.vocab_])
