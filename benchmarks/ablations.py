@@ -169,7 +169,7 @@ def main() -> None:
         model = GeneralizedGBN(n_layers=len(params["n_topics"]), seed=args.seed, device=args.device,
                                epochs=args.epochs, **params).fit(train)
         seconds = time.perf_counter() - started
-        thetas = model.transform(observed)
+        thetas = model.transform_layers(observed)
         layers = range(1, len(thetas) + 1)
         topic_words = [model.topic_word(layer) for layer in layers]
         epoch_seconds = [record["seconds"] for record in model.history_]

@@ -31,10 +31,10 @@ def one_cycle(corpus, folder: Path, seed: int, epochs: int) -> float:
     """Fit, transform, save, load and transform again; return the held-out perplexity of the fit."""
     model = GeneralizedGBN(n_topics=[32, 16], n_layers=2, hidden=64, epochs=epochs, seed=seed, device="cpu")
     model.fit(corpus, checkpoint=folder / "checkpoint.pt")
-    thetas = model.transform(corpus)
+    thetas = model.transform_layers(corpus)
     model.save(folder / "model")
     loaded = GeneralizedGBN.load(folder / "model", device="cpu")
-    again = loaded.transform(corpus)
+    again = loaded.transform_layers(corpus)
     if not all(np.allclose(a, b) for a, b in zip(thetas, again)):
         raise AssertionError("a loaded model transforms differently from the one saved")
     return model.history_[-1]["val_perplexity"]

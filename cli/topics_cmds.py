@@ -116,7 +116,7 @@ def transform(
         if not ids:
             raise UserInputError(f"{docs}: no documents")
         doc_labels = read_doc_labels(labels_file, len(ids)) if labels_file is not None else None
-        thetas = model.transform(counts)
+        thetas = model.transform_layers(counts)
         write_doc_topics(out, ids, thetas, tree, top_k=top_k, raw=raw)
         if pyldavis is not None:
             write_pyldavis(pyldavis, model.topic_word(1), thetas[0], counts, model.vocab_)

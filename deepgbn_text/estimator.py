@@ -1,33 +1,45 @@
-"""GeneralizedGBN: a scikit-learn-style estimator around the GBN module (fit, transform, topics, save)."""
+"""GeneralizedGBN: a scikit-learn estimator (transformer) around the GBN module (fit, transform, topics, save)."""
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
+import math
 import os
 import platform
 import shutil
 import sysconfig
 from collections.abc import Callable, Sequence
+from numbers import Integral, Real
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from safetensors.torch import load_file, save_file
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.model_selection import train_test_split
+from sklearn.utils import Tags
+from sklearn.utils._param_validation import InvalidParameterError, Interval, StrOptions
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, check_non_negative, validate_data
 
 from .atomic import atomic_dir, read_json_object
-from .corpus import Corpus, counts_for_vocab, vocab_hash
+from .corpus import Corpus, as_count_matrix, counts_for_vocab, vocab_hash
 from .csr_files import take_rows
-from .errors import UserInputError
-from .model.batch import SparseBatch
-from .model_config import check_config, check_digest, check_weights, weights_digest
-from .threads import training_threads
 from .distributions import POSTERIORS
+from .errors import UserInputError
+from .evaluate.perplexity import completion_perplexity, completion_split
+from .model.batch import SparseBatch
 from .model.gbn import LINKS, GBN
+from .model_config import check_config, check_digest, check_weights, weights_digest
+from .params import DeviceNames, InvalidParameter, option_name
+from .threads import training_threads
 from .train import EVAL_BATCH_SIZE, CheckpointPlan, GBNWordDistribution, TrainConfig, Trainer, deterministic_on_cpu
+from .tree import topic_id
 
+CountInput = Union[sp.spmatrix, sp.sparray, np.ndarray, Any]
+"""A documents x words count matrix: scipy sparse, a numpy array or a pandas DataFrame (columns: words)."""
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 MODEL_FORMAT_VERSION = 1
@@ -69,37 +81,48 @@ def compile_toolchain_problem(device: torch.device) -> str | None:
     return None
 
 
-class GeneralizedGBN:
+class GeneralizedGBN(TransformerMixin, BaseEstimator):
     """Deep topic model: Poisson likelihood, gamma latents at every layer, Weibull upward-downward encoder.
 
     ``link="nonlinear"`` is the Generalized GBN; ``link="linear"`` is the GBN of WHAI/PGBN.
     Layers are numbered 1 (closest to the words) to L (the top) in every public method.
+
+    A scikit-learn transformer: ``fit``/``partial_fit`` take a :class:`~deepgbn_text.Corpus` or a
+    documents x words count matrix (scipy sparse, numpy or a pandas DataFrame whose columns are the
+    words); ``transform`` gives the posterior mean theta of layer ``layer`` (``"all"``: every layer side
+    by side, bottom first) and ``transform_layers`` every layer as a list.
     """
 
-    _param_checks: dict[str, Callable[[Any], bool]] = {
-        "n_layers": lambda v: isinstance(v, int) and v >= 1,
-        "link": lambda v: v in LINKS,
-        "encoder": lambda v: v in ENCODERS,
-        "posterior": lambda v: v in POSTERIORS,
-        "hidden": lambda v: isinstance(v, int) and v >= 1,
-        "layer_likelihood": lambda v: isinstance(v, (int, float)) and v >= 0,
-        "balanced_links": lambda v: isinstance(v, bool),
-        "upper_concentration": lambda v: isinstance(v, (int, float)) and v > 0,
-        "gate_max": lambda v: isinstance(v, (int, float)) and 0 <= v <= 1,
-        "epochs": lambda v: isinstance(v, int) and v >= 1,
-        "batch_size": lambda v: isinstance(v, int) and v >= 1,
-        "lr": lambda v: isinstance(v, (int, float)) and v > 0,
-        "kl_warmup": lambda v: isinstance(v, (int, float)) and 0 <= v <= 1,
-        "val_fraction": lambda v: isinstance(v, (int, float)) and 0 <= v < 1,
-        "patience": lambda v: isinstance(v, int) and v >= 1,
-        "lr_decay_patience": lambda v: isinstance(v, int) and v >= 0,
-        "ema_decay": lambda v: isinstance(v, (int, float)) and 0 <= v < 1,
-        "torch_compile": lambda v: isinstance(v, bool),
-        "cuda_graphs": lambda v: isinstance(v, bool),
-        "seed": lambda v: isinstance(v, int) and v >= 0,
-        "refine_steps": lambda v: isinstance(v, int) and v >= 0,
-        "device": lambda v: isinstance(v, str) and (v in ("auto", "cpu") or v.startswith("cuda")),
+    _parameter_constraints: dict[str, list[Any]] = {
+        "n_topics": [None, "array-like"],
+        "n_layers": [Interval(Integral, 1, None, closed="left")],
+        "link": [StrOptions(set(LINKS))],
+        "encoder": [StrOptions(set(ENCODERS))],
+        "posterior": [StrOptions(set(POSTERIORS))],
+        "hidden": [Interval(Integral, 1, None, closed="left")],
+        "layer_likelihood": [Interval(Real, 0, None, closed="left")],
+        "balanced_links": ["boolean"],
+        "upper_concentration": [Interval(Real, 0, None, closed="neither")],
+        "gate_max": [Interval(Real, 0, 1, closed="both")],
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "kl_warmup": [Interval(Real, 0, 1, closed="both")],
+        "val_fraction": [Interval(Real, 0, 1, closed="left")],
+        "patience": [Interval(Integral, 1, None, closed="left")],
+        "lr_decay_patience": [Interval(Integral, 0, None, closed="left")],
+        "ema_decay": [Interval(Real, 0, 1, closed="left")],
+        "torch_compile": ["boolean"],
+        "cuda_graphs": ["boolean"],
+        "seed": [Interval(Integral, 0, None, closed="left")],
+        "device": [DeviceNames()],
+        "refine_steps": [Interval(Integral, 0, None, closed="left")],
+        "layer": [Interval(Integral, 1, None, closed="left"), StrOptions({"all"})],
     }
+    """Every parameter of ``__init__`` and what it accepts (scikit-learn's declarative checks, run by
+    ``fit``); a new parameter goes into ``__init__`` and here (a test checks that they agree)."""
+    _not_training_params = ("device", "cuda_graphs", "layer")
+    """Parameters that leave training unchanged (not part of a checkpoint's fingerprint)."""
 
     def __init__(
         self,
@@ -126,8 +149,9 @@ class GeneralizedGBN:
         seed: int = 0,
         device: str = "auto",
         refine_steps: int = 0,
+        layer: int | str = 1,
     ) -> None:
-        self.n_topics = list(n_topics) if n_topics is not None else None
+        self.n_topics = n_topics
         self.n_layers = n_layers
         self.link = link
         self.encoder = encoder
@@ -150,101 +174,154 @@ class GeneralizedGBN:
         self.seed = seed
         self.device = device
         self.refine_steps = refine_steps
+        self.layer = layer
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.input_tags.positive_only = True  # word counts
+        tags.transformer_tags.preserves_dtype = []  # theta is float32 whatever the counts' dtype
+        return tags
 
     # -- parameters ---------------------------------------------------------------------------
-    def get_params(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in ("n_topics", *self._param_checks)}
-
     def validate_params(self) -> list[int]:
-        """Check every parameter (UserInputError naming the option); return the layer widths."""
-        for name, ok in self._param_checks.items():
-            if not ok(getattr(self, name)):
-                option = "layers" if name == "n_layers" else name.replace("_", "-")
-                raise UserInputError(f"--{option}: invalid value {getattr(self, name)!r}")
+        """Check every parameter against ``_parameter_constraints`` (UserInputError naming the option);
+        return the layer widths."""
+        try:
+            self._validate_params()
+        except InvalidParameterError as exc:
+            name = next((n for n in self._parameter_constraints if f"'{n}' parameter" in str(exc)), "")
+            raise InvalidParameter(f"--{option_name(name)}: invalid value {getattr(self, name, None)!r} ({exc})") from None
         if self.n_topics is None:
             return default_topics(self.n_layers)
-        if not self.n_topics or any(not isinstance(k, int) or k < 1 for k in self.n_topics):
-            raise UserInputError(f"--topics: widths must be positive integers, got {self.n_topics}")
-        if len(self.n_topics) != self.n_layers:
-            raise UserInputError(
-                f"--topics gives {len(self.n_topics)} widths but --layers is {self.n_layers}; give one width per layer"
+        widths = list(self.n_topics)
+        if not widths or any(isinstance(k, bool) or not isinstance(k, Integral) or k < 1 for k in widths):
+            raise InvalidParameter(f"--topics: widths must be positive integers, got {self.n_topics}")
+        if len(widths) != self.n_layers:
+            raise InvalidParameter(
+                f"--topics gives {len(widths)} widths but --layers is {self.n_layers}; give one width per layer"
             )
-        return list(self.n_topics)
+        return [int(k) for k in widths]
+
+    def _fingerprint_params(self) -> dict[str, Any]:
+        """The parameters that decide training, as JSON values (a checkpoint belongs to them)."""
+        params = {k: v for k, v in self.get_params().items() if k not in self._not_training_params}
+        return {**params, "n_topics": None if self.n_topics is None else [int(k) for k in self.n_topics]}
 
     # -- fitting ------------------------------------------------------------------------------
     def fit(
         self,
-        X: Corpus | sp.spmatrix,
+        X: Corpus | CountInput,
+        y: None = None,
+        *,
         vocab: Sequence[str] | None = None,
         callback: Callable[[dict[str, Any]], None] | None = None,
         checkpoint: str | os.PathLike[str] | None = None,
         checkpoint_every: int = 0,
         resume: bool = False,
     ) -> GeneralizedGBN:
-        """Fit on a Corpus, or on a count matrix with its vocabulary. ``callback`` gets one record per epoch.
+        """Fit on a Corpus, or on a count matrix (the words: ``vocab``, a DataFrame's columns, or
+        w0, w1, ...). ``y`` is ignored. ``callback`` gets one record per epoch.
 
         ``checkpoint``: a file to write the training state to at every epoch end (and every
         ``checkpoint_every`` steps when > 0); ``resume=True`` continues from it, and Ctrl-C then
         checkpoints and stops. The counts may be memory-mapped: training reads the rows it needs."""
         topics = self.validate_params()
-        corpus = X if isinstance(X, Corpus) else Corpus(X, list(vocab) if vocab is not None else
-                                                          [f"w{i}" for i in range(X.shape[1])])
+        corpus = self._corpus(X, vocab, reset=True, min_docs=2)
         rows = self.check_corpus(corpus)
         if not isinstance(checkpoint_every, int) or checkpoint_every < 0:
             raise UserInputError(f"--checkpoint-every: expected a whole number of steps >= 0, got {checkpoint_every!r}")
-        self.device_ = resolve_device(self.device)
-        if self.torch_compile and (problem := compile_toolchain_problem(self.device_)):
-            raise UserInputError(f"{problem}; install it or leave the option out")
-        torch.manual_seed(self.seed)
+        self._start(corpus, topics)
         train_rows, val_rows = rows, None
         if self.val_fraction > 0:
             train_rows, val_rows = (np.sort(part) for part in
                                     train_test_split(rows, test_size=self.val_fraction, random_state=self.seed))
-        self.vocab_ = list(corpus.vocab)
-        self.topics_ = topics
-        self.module_ = self._build_module(corpus.n_words, topics).to(self.device_)
-        config = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-                             kl_warmup=self.kl_warmup, patience=self.patience,
-                             lr_decay_patience=self.lr_decay_patience, ema_decay=self.ema_decay,
-                             torch_compile=self.torch_compile, cuda_graphs=self.cuda_graphs)
         plan = None
         if checkpoint is not None:
-            fingerprint = {**{k: v for k, v in self.get_params().items() if k not in ("device", "cuda_graphs")},
-                           "vocab_hash": vocab_hash(self.vocab_), "n_docs": corpus.n_docs}
+            fingerprint = {**self._fingerprint_params(), "vocab_hash": vocab_hash(self.vocab_), "n_docs": corpus.n_docs}
             plan = CheckpointPlan(Path(checkpoint), fingerprint, checkpoint_every, resume)
         elif resume:
             raise UserInputError("resume=True needs the checkpoint file to resume from")
-        with deterministic_on_cpu(self.device_), training_threads(self.device_.type):
-            trainer = Trainer(self.module_, corpus.counts, train_rows, val_rows, config, self.seed, self.device_,
-                              callback, plan)
-            self.history_ = trainer.run()
-        self._summarise_layers(corpus.counts, train_rows)
+        self.history_ = self._train(corpus.counts, train_rows, val_rows, self._train_config(), self.seed, callback, plan)
+        self._summarise_layers(corpus.counts, train_rows, seen=0)
         return self
 
-    def check_corpus(self, corpus: Corpus) -> np.ndarray:
+    def partial_fit(self, X: Corpus | CountInput, y: None = None, *, vocab: Sequence[str] | None = None,
+                    callback: Callable[[dict[str, Any]], None] | None = None) -> GeneralizedGBN:
+        """Online training: one pass (a fresh Adam, full KL weight, no validation) over the documents
+        of ``X``, continuing from the previous call's parameters (the first call builds the model).
+        Every chunk must have the first chunk's words; ``topic_prevalence_`` and ``theta_mean_`` are
+        running means over the documents seen."""
+        first = not hasattr(self, "module_")
+        topics = self.validate_params() if first else self.topics_
+        corpus = self._corpus(X, vocab, reset=first)
+        rows = np.flatnonzero(np.diff(corpus.counts.indptr) > 0)
+        if first:
+            if not len(rows):
+                raise UserInputError("partial_fit: the first chunk has no non-empty document")
+            self.check_corpus(corpus, min_docs=1)
+            self._start(corpus, topics)
+        if len(rows):
+            config = dataclasses.replace(self._train_config(), epochs=1, kl_warmup=0.0)
+            self.history_ = getattr(self, "history_", [])
+            seed = self.seed + len(self.history_)
+            self.history_ += self._train(corpus.counts, rows, None, config, seed, callback, None)
+            self._summarise_layers(corpus.counts, rows, seen=getattr(self, "n_docs_seen_", 0))
+        return self
+
+    def _start(self, corpus: Corpus, topics: list[int]) -> None:
+        """Seed torch and build the module for ``corpus`` (the first step of fit and partial_fit)."""
+        self.device_ = resolve_device(self.device)
+        if self.torch_compile and (problem := compile_toolchain_problem(self.device_)):
+            raise UserInputError(f"{problem}; install it or leave the option out")
+        torch.manual_seed(self.seed)
+        self.vocab_ = list(corpus.vocab)
+        self.topics_ = topics
+        self.module_ = self._build_module(corpus.n_words, topics).to(self.device_)
+
+    def _train_config(self) -> TrainConfig:
+        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, kl_warmup=self.kl_warmup,
+                           patience=self.patience, lr_decay_patience=self.lr_decay_patience,
+                           ema_decay=self.ema_decay, torch_compile=self.torch_compile, cuda_graphs=self.cuda_graphs)
+
+    def _train(self, counts: sp.csr_matrix, train_rows: np.ndarray, val_rows: np.ndarray | None, config: TrainConfig,
+               seed: int, callback: Callable[[dict[str, Any]], None] | None,
+               plan: CheckpointPlan | None) -> list[dict[str, Any]]:
+        with deterministic_on_cpu(self.device_), training_threads(self.device_.type):
+            return Trainer(self.module_, counts, train_rows, val_rows, config, seed, self.device_, callback,
+                           plan).run()
+
+    def check_corpus(self, corpus: Corpus, min_docs: int | None = None) -> np.ndarray:
         """Check that the model can be fitted on ``corpus``; return the rows of its non-empty documents."""
         topics = self.validate_params()
         rows = np.flatnonzero(np.diff(corpus.counts.indptr) > 0)
-        min_docs = 2 if self.val_fraction == 0 else 10
+        min_docs = min_docs or (2 if self.val_fraction == 0 else 10)
         if len(rows) < min_docs:
-            raise UserInputError(f"the corpus has {len(rows)} non-empty documents; at least {min_docs} are needed")
+            raise UserInputError(f"the corpus has {len(rows)} non-empty documents (samples); "
+                                 f"at least {min_docs} are needed")
         if topics[0] > corpus.n_words:
             raise UserInputError(
                 f"--topics: the first layer has {topics[0]} topics but the vocabulary only {corpus.n_words} words"
             )
         return rows
 
-    def _summarise_layers(self, counts: sp.csr_matrix, rows: np.ndarray) -> None:
-        """Mean topic proportions and mean theta of every layer over ``rows`` (read a chunk at a time)."""
+    def _summarise_layers(self, counts: sp.csr_matrix, rows: np.ndarray, seen: int) -> None:
+        """Mean topic proportions and mean theta of every layer over ``rows`` (read a chunk at a time),
+        merged with the means over the ``seen`` documents before them."""
         shares = [np.zeros(k) for k in self.topics_]
         totals = [np.zeros(k) for k in self.topics_]
         for start in range(0, len(rows), SUMMARY_CHUNK_DOCS):
             chunk = take_rows(counts, rows[start : start + SUMMARY_CHUNK_DOCS])
-            for layer, theta in enumerate(self.transform(chunk)):
+            for layer, theta in enumerate(self._thetas(chunk)):
                 shares[layer] += (theta / np.maximum(theta.sum(1, keepdims=True), 1e-12)).sum(0)
                 totals[layer] += theta.sum(0)
-        self.topic_prevalence_ = [(s / len(rows)).tolist() for s in shares]
-        self.theta_mean_ = [(t / len(rows)).tolist() for t in totals]
+        n = seen + len(rows)
+        if seen:
+            shares = [s + seen * np.asarray(old) for s, old in zip(shares, self.topic_prevalence_)]
+            totals = [t + seen * np.asarray(old) for t, old in zip(totals, self.theta_mean_)]
+        self.topic_prevalence_ = [(s / n).tolist() for s in shares]
+        self.theta_mean_ = [(t / n).tolist() for t in totals]
+        self.n_docs_seen_ = n
 
     def _build_module(self, n_words: int, topics: list[int]) -> GBN:
         return GBN(n_words, topics, self.hidden, self.link, use_prior_in_encoder=self.encoder == "upward-downward",
@@ -253,23 +330,76 @@ class GeneralizedGBN:
                    gate_max=self.gate_max)
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "module_"):
-            raise RuntimeError("this GeneralizedGBN is not fitted yet: call fit() or load() first")
+        check_is_fitted(self, "module_", msg="this GeneralizedGBN is not fitted yet: call fit() or load() first")
 
-    def _counts(self, X: Corpus | sp.spmatrix) -> sp.csr_matrix:
+    def _corpus(self, X: Corpus | CountInput, vocab: Sequence[str] | None, reset: bool, min_docs: int = 1) -> Corpus:
+        """``X`` as a Corpus; a matrix is checked as scikit-learn does (``n_features_in_``, and
+        ``feature_names_in_`` for a DataFrame) and must hold non-negative whole numbers."""
+        if isinstance(X, Corpus):
+            if reset:
+                self.n_features_in_ = X.n_words
+                if hasattr(self, "feature_names_in_"):
+                    del self.feature_names_in_
+            return X
+        matrix = validate_data(self, X, reset=reset, accept_sparse=("csr", "csc", "coo"), dtype="numeric",
+                               ensure_min_samples=min_docs)
+        check_non_negative(matrix, f"{type(self).__name__}.fit" if reset else type(self).__name__)
+        counts = as_count_matrix(matrix, "X")
+        if vocab is None:
+            names = getattr(self, "feature_names_in_", None)
+            vocab = [str(w) for w in names] if names is not None else [f"w{i}" for i in range(counts.shape[1])]
+        return Corpus._from_valid(counts, list(vocab), [])
+
+    def _counts(self, X: Corpus | CountInput) -> sp.csr_matrix:
         self._check_fitted()
-        return counts_for_vocab(X, self.vocab_)
+        if isinstance(X, Corpus):
+            return counts_for_vocab(X, self.vocab_)
+        return self._corpus(X, self.vocab_, reset=False).counts
 
     # -- inference ----------------------------------------------------------------------------
-    def transform(self, X: Corpus | sp.spmatrix) -> list[np.ndarray]:
+    def transform_layers(self, X: Corpus | CountInput) -> list[np.ndarray]:
         """Posterior mean theta of every layer, bottom (layer 1) first: a list of (n_docs x K_l) arrays."""
-        counts = self._counts(X)
+        return self._thetas(self._counts(X))
+
+    def _thetas(self, counts: sp.csr_matrix) -> list[np.ndarray]:
         parts: list[list[np.ndarray]] = [[] for _ in self.topics_]
         for start in range(0, counts.shape[0], EVAL_BATCH_SIZE):
             batch = SparseBatch.from_csr(take_rows(counts, slice(start, start + EVAL_BATCH_SIZE)), self.device_)
             for layer, theta in enumerate(self.module_.posterior_means(batch)):
                 parts[layer].append(theta.cpu().numpy())
         return [np.concatenate(p) for p in parts]
+
+    def transform(self, X: Corpus | CountInput) -> np.ndarray:
+        """Posterior mean theta of layer ``layer`` (n_docs x K_layer), or with ``layer="all"`` every layer
+        side by side, bottom first; the columns are named by :meth:`get_feature_names_out`."""
+        thetas = self.transform_layers(X)
+        return np.hstack(thetas) if self.layer == "all" else thetas[self._check_layer(self.layer)]
+
+    def get_feature_names_out(self, input_features: Sequence[str] | None = None) -> np.ndarray:
+        """Topic ids of the columns of :meth:`transform`: ``L1-0``, ``L1-1``, ... (``input_features`` is
+        checked as scikit-learn does, then ignored)."""
+        self._check_fitted()
+        _check_feature_names_in(self, input_features, generate_names=False)
+        layers = range(1, len(self.topics_) + 1) if self.layer == "all" else [self._check_layer(self.layer) + 1]
+        return np.asarray([topic_id(layer, k) for layer in layers for k in range(self.topics_[layer - 1])], dtype=object)
+
+    @property
+    def components_(self) -> np.ndarray:
+        """(K_1 x V) word distributions of the layer-1 topics (rows sum to one), as LDA's ``components_``."""
+        return self.topic_word(1)
+
+    def perplexity(self, X: Corpus | CountInput) -> float:
+        """Document-completion perplexity of ``X`` (lower is better): theta is inferred from 80% of each
+        document's tokens (split with ``seed``) and the other 20% are scored, as ``evaluate`` does."""
+        observed, heldout = completion_split(self._counts(X), seed=self.seed)
+        if heldout.sum() == 0:
+            raise UserInputError("the documents are too short: no token is held out for document completion")
+        return completion_perplexity(self._scorer(1, None), observed, heldout)
+
+    def score(self, X: Corpus | CountInput, y: None = None) -> float:
+        """Mean held-out log-likelihood per token, ``-log(perplexity(X))``: higher is better (what
+        ``GridSearchCV`` maximises)."""
+        return -math.log(self.perplexity(X))
 
     @property
     def inference(self) -> str:
@@ -301,7 +431,7 @@ class GeneralizedGBN:
     # -- topics -------------------------------------------------------------------------------
     def _check_layer(self, layer: int) -> int:
         self._check_fitted()
-        if not 1 <= layer <= len(self.topics_):
+        if isinstance(layer, bool) or not isinstance(layer, Integral) or not 1 <= layer <= len(self.topics_):
             raise UserInputError(f"layer must be between 1 and {len(self.topics_)}, got {layer}")
         return layer - 1
 
@@ -367,7 +497,6 @@ class GeneralizedGBN:
         (:mod:`deepgbn_text.model_config`) before use: a damaged or foreign folder is a UserInputError."""
         import inspect
 
-
         folder = Path(path)
         config_path, weights_path = folder / CONFIG_FILE, folder / MODEL_FILE
         if not config_path.is_file() or not weights_path.is_file():
@@ -388,6 +517,7 @@ class GeneralizedGBN:
         model.device = device
         model.topics_ = list(config["topics"])
         model.vocab_ = list(config["vocab"])
+        model.n_features_in_ = len(model.vocab_)
         model.topic_prevalence_ = config["topic_prevalence"]
         model.theta_mean_ = config["theta_mean"]
         model.device_ = resolve_device(device)

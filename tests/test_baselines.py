@@ -49,10 +49,10 @@ def test_baseline_fits_and_gives_word_distributions(name, tiny):
     block = heldout.tocoo()
     assert np.allclose(model.word_probabilities(observed, block.row, block.col),
                        model.word_distribution(observed)[block.row, block.col], rtol=1e-9)
-    assert np.array_equal(model.transform(test)[0], model.transform(test)[0])  # same theta on every call
+    assert np.array_equal(model.transform_layers(test)[0], model.transform_layers(test)[0])  # same theta on every call
     top = model.topics(top_n=5)
     assert len(top) == 4 and all(len(t) == 5 for t in top)
-    assert model.transform(test)[0].shape == (30, 4)
+    assert model.transform_layers(test)[0].shape == (30, 4)
     with pytest.raises(UserInputError):
         model.word_distribution(observed, layer=2)
 
@@ -130,10 +130,10 @@ def test_peer_predicts_held_out_words(peers, tiny, name):
     block = heldout.tocoo()
     assert np.allclose(model.word_probabilities(observed, block.row, block.col),
                        model.word_distribution(observed)[block.row, block.col], rtol=1e-9)
-    thetas = model.transform(test)
+    thetas = model.transform_layers(test)
     assert [t.shape for t in thetas] == [(30, k) for k in model.topics_]
     assert all(np.allclose(t.sum(1), 1.0) for t in thetas)
-    assert np.array_equal(thetas[0], model.transform(test)[0])  # same theta on every call
+    assert np.array_equal(thetas[0], model.transform_layers(test)[0])  # same theta on every call
     with pytest.raises(UserInputError, match="layer 1"):
         model.word_distribution(observed, layer=2)
 

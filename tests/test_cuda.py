@@ -41,7 +41,7 @@ def test_parameter_average_on_cuda(small_corpus):
 
 def test_cuda_model_transforms_like_its_cpu_copy(small_corpus, on_cuda, tmp_path):
     on_cpu = GeneralizedGBN.load(on_cuda.save(tmp_path / "model"), device="cpu")
-    for a, b in zip(on_cuda.transform(small_corpus.counts[:50]), on_cpu.transform(small_corpus.counts[:50])):
+    for a, b in zip(on_cuda.transform_layers(small_corpus.counts[:50]), on_cpu.transform_layers(small_corpus.counts[:50])):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
 
 

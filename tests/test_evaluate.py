@@ -170,7 +170,7 @@ class UniformTwoLayer:
     def word_distribution(self, observed, layer: int = 1) -> np.ndarray:
         return np.full((observed.shape[0], len(VOCAB)), 1 / len(VOCAB))
 
-    def transform(self, X):
+    def transform_layers(self, X):
         n = X.shape[0]
         return [np.tile([0.9, 0.1], (n, 1)), np.ones((n, 1))]
 

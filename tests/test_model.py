@@ -95,7 +95,7 @@ def test_topics_of_every_layer_are_distributions(fitted):
 
 
 def test_transform_shapes_and_non_negative(fitted, small_corpus):
-    thetas = fitted.transform(small_corpus.counts[:10])
+    thetas = fitted.transform_layers(small_corpus.counts[:10])
     assert [t.shape for t in thetas] == [(10, 6), (10, 3)]
     assert all((t >= 0).all() for t in thetas)
 
@@ -103,7 +103,7 @@ def test_transform_shapes_and_non_negative(fitted, small_corpus):
 def test_save_load_round_trip_gives_identical_transform(fitted, small_corpus, tmp_path):
     fitted.save(tmp_path / "model")
     loaded = GeneralizedGBN.load(tmp_path / "model", device="cpu")
-    for a, b in zip(fitted.transform(small_corpus), loaded.transform(small_corpus)):
+    for a, b in zip(fitted.transform_layers(small_corpus), loaded.transform_layers(small_corpus)):
         assert np.array_equal(a, b)
     assert loaded.topics(2) == fitted.topics(2)
     config = json.loads((tmp_path / "model" / "config.json").read_text())
@@ -249,7 +249,7 @@ def test_upward_only_encoder_heads_ignore_the_prior(small_corpus, tmp_path):
     assert all(head.linear.in_features == FAST["hidden"] for head in model.module_.heads)
     loaded = GeneralizedGBN.load(model.save(tmp_path / "m"), device="cpu")
     assert loaded.encoder == "upward"
-    assert np.array_equal(loaded.transform(small_corpus)[1], model.transform(small_corpus)[1])
+    assert np.array_equal(loaded.transform_layers(small_corpus)[1], model.transform_layers(small_corpus)[1])
 
 
 def test_balanced_columns_are_a_plan_between_uniform_marginals():
@@ -320,4 +320,4 @@ def test_a_model_saved_before_the_new_parameters_loads_as_it_was(small_corpus, t
     loaded = GeneralizedGBN.load(tmp_path / "m", device="cpu")
     assert {name: getattr(loaded, name) for name in LEGACY_PARAMS} == LEGACY_PARAMS
     assert not loaded.module_.links[1].balanced
-    np.testing.assert_array_equal(loaded.transform(small_corpus)[1], old.transform(small_corpus)[1])
+    np.testing.assert_array_equal(loaded.transform_layers(small_corpus)[1], old.transform_layers(small_corpus)[1])

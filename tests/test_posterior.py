@@ -46,7 +46,7 @@ def test_gamma_posterior_saves_loads_and_refines(small_corpus, gamma_model, tmp_
     assert json.loads((folder / "config.json").read_text())["params"]["posterior"] == "gamma"
     loaded = GeneralizedGBN.load(folder, device="cpu")
     assert loaded.posterior == "gamma" and loaded.module_.posterior == "gamma"
-    assert np.array_equal(loaded.transform(small_corpus)[0], gamma_model.transform(small_corpus)[0])
+    assert np.array_equal(loaded.transform_layers(small_corpus)[0], gamma_model.transform_layers(small_corpus)[0])
     observed = small_corpus.counts[:8]
     torch.manual_seed(0)
     refined = loaded.word_distribution(observed, refine_steps=10)
@@ -63,7 +63,7 @@ def test_config_without_posterior_loads_as_weibull(small_corpus, tmp_path):
     (folder / "config.json").write_text(json.dumps(config))
     loaded = GeneralizedGBN.load(folder, device="cpu")
     assert loaded.posterior == "weibull" and loaded.module_.posterior == "weibull"
-    assert np.array_equal(loaded.transform(small_corpus)[0], model.transform(small_corpus)[0])
+    assert np.array_equal(loaded.transform_layers(small_corpus)[0], model.transform_layers(small_corpus)[0])
 
 
 def test_bad_posterior_is_a_user_error(small_corpus):

@@ -129,7 +129,7 @@ class TomotopyHierarchy:
             out[rows] = self._mixture(docs)
         return out
 
-    def transform(self, X: Corpus | sp.spmatrix) -> list[np.ndarray]:
+    def transform_layers(self, X: Corpus | sp.spmatrix) -> list[np.ndarray]:
         """Each layer's topic proportions of every document (rows sum to one within the layer)."""
         mix = self._mixtures(X)
         bounds = np.cumsum([0, *self.topics_])
@@ -324,7 +324,7 @@ class TomotopyPAM(TomotopyHierarchy):
             out[d, :self.n_sub] = np.asarray(doc.get_sub_topic_dist(), dtype=np.float64)
         return out
 
-    def transform(self, X: Corpus | sp.spmatrix) -> list[np.ndarray]:
+    def transform_layers(self, X: Corpus | sp.spmatrix) -> list[np.ndarray]:
         """Sub-topic (layer 1) and super-topic (layer 2) proportions of every document."""
         self._check_fitted()
         counts = sp.csr_matrix(counts_for_vocab(X, self.vocab_))
@@ -369,6 +369,6 @@ class TomotopyHPAM(TomotopyPAM):
         order = [k for ids in self.nodes_ for k in ids]  # layers stacked bottom first
         return np.vstack([np.asarray(doc.get_topic_dist(), dtype=np.float64)[order] for doc in docs])
 
-    def transform(self, X: Corpus | sp.spmatrix) -> list[np.ndarray]:
+    def transform_layers(self, X: Corpus | sp.spmatrix) -> list[np.ndarray]:
         """Proportions of the sub-topics, super-topics and root within each layer."""
-        return TomotopyHierarchy.transform(self, X)
+        return TomotopyHierarchy.transform_layers(self, X)

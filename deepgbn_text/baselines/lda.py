@@ -1,6 +1,6 @@
 """LDA baselines (scikit-learn, gensim, tomotopy) behind the interface our evaluators use.
 
-Every baseline has ``fit(corpus) -> self``, ``transform(X) -> [theta]`` (one layer),
+Every baseline has ``fit(corpus) -> self``, ``transform_layers(X) -> [theta]`` (one layer),
 ``word_distribution(observed, layer=1)`` (theta inferred by the library itself from the observed
 counts only, times the topic-word matrix), ``word_probabilities`` (the same at given entries only),
 ``topic_word(layer=1)``, ``topics(layer=1, top_n)``, ``n_layers = 1``, ``topics_ = [K]`` and ``vocab_``. They are scored only by our evaluator, never by
@@ -101,7 +101,7 @@ class LDABaseline:
         self._check_fitted()
         return counts_for_vocab(X, self.vocab_)
 
-    def transform(self, X: Corpus | sp.spmatrix) -> list[np.ndarray]:
+    def transform_layers(self, X: Corpus | sp.spmatrix) -> list[np.ndarray]:
         """Topic proportions of each document (rows sum to one), as a one-element list (one layer)."""
         theta = np.asarray(self._theta(self._counts(X)), dtype=np.float64)
         theta = np.where(np.isfinite(theta), np.maximum(theta, 0.0), 0.0)
@@ -112,13 +112,13 @@ class LDABaseline:
     def word_distribution(self, observed: sp.spmatrix, layer: int = 1) -> np.ndarray:
         """theta(observed) @ topic_word: dense (docs x V), rows sum to one."""
         self._check_layer(layer)
-        probs = self.transform(observed)[0] @ self.topic_word_
+        probs = self.transform_layers(observed)[0] @ self.topic_word_
         return probs / probs.sum(axis=1, keepdims=True)
 
     def word_probabilities(self, observed: sp.spmatrix, rows: np.ndarray, cols: np.ndarray, layer: int = 1) -> np.ndarray:
         """``word_distribution(observed)[rows, cols]``, computed at those entries only."""
         self._check_layer(layer)
-        theta = self.transform(observed)[0]
+        theta = self.transform_layers(observed)[0]
         totals = theta @ self.topic_word_.sum(axis=1)
         return (theta[rows] * self.topic_word_[:, cols].T).sum(axis=1) / totals[rows]
 

@@ -2,7 +2,7 @@
 
 A model needs ``topics_`` (widths, bottom first), ``vocab_``, ``topic_word(layer)`` and
 ``word_distribution(observed, layer=...)``; ``topic_children(layer)`` (for the hierarchy metrics),
-``transform(X) -> [theta per layer]`` (for the label metrics, and for the dead-topic share when the
+``transform_layers(X) -> [theta per layer]`` (for the label metrics, and for the dead-topic share when the
 model has no ``topic_prevalence_``) and ``perplexity_layers`` (the layers whose word distribution is
 defined; default all) are used when present.
 :func:`compare_models` fits several models on the same counts and scores them all this way.
@@ -81,7 +81,7 @@ def evaluate_model(
     parent-child NPMI and sibling diversity to the layer below, and TraCo's PCC, PCD, SD and PnCD of
     the top ``hierarchy_top_n`` words (``result["hierarchy"]`` averages them over the tree as TraCo
     does). Dead topics need prevalence: the model's ``topic_prevalence_`` (mean topic shares on its
-    training documents) or else the mean theta share of ``transform`` on the test documents.
+    training documents) or else the mean theta share of ``transform_layers`` on the test documents.
     With ``test_labels``: purity and NMI of argmax theta on the test documents;
     with ``train_counts`` and ``train_labels`` too: logistic-regression accuracy train -> test.
     """
@@ -122,14 +122,14 @@ def evaluate_model(
 
     label_info: dict[str, Any] = {}
     thetas_test = thetas_train = None
-    if test_labels is not None and hasattr(model, "transform"):
-        thetas_test = model.transform(test)
+    if test_labels is not None and hasattr(model, "transform_layers"):
+        thetas_test = model.transform_layers(test)
         if train_labels is not None and train_counts is not None:
             train = sp.csr_matrix(train_counts)
             if len(train_labels) != train.shape[0]:
                 raise UserInputError(f"{len(train_labels)} training labels for {train.shape[0]} training documents")
             tkeep = np.diff(train.indptr) > 0
-            thetas_train = model.transform(train[tkeep])
+            thetas_train = model.transform_layers(train[tkeep])
             train_labels = [lab for lab, k in zip(train_labels, tkeep) if k]
 
     prevalence, prevalence_source = _prevalence(model, test, thetas_test)
@@ -213,14 +213,14 @@ def _prevalence(model: Any, test: sp.csr_matrix, thetas_test: list[np.ndarray] |
     given = getattr(model, "topic_prevalence_", None)
     if given is not None:
         return [np.asarray(p, dtype=float) for p in given], "topic_prevalence_ (the model's training documents)"
-    if not hasattr(model, "transform"):
+    if not hasattr(model, "transform_layers"):
         return None, None
-    thetas = thetas_test if thetas_test is not None else model.transform(test)
+    thetas = thetas_test if thetas_test is not None else model.transform_layers(test)
     shares = []
     for theta in thetas:
         theta = np.asarray(theta, dtype=float)
         shares.append((theta / np.maximum(theta.sum(1, keepdims=True), 1e-300)).mean(0))
-    return shares, "mean theta share of transform() on the test documents"
+    return shares, "mean theta share of transform_layers() on the test documents"
 
 
 # ------------------------------------------------------------------------------- comparison
