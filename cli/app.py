@@ -46,7 +46,9 @@ VocabOpt = Annotated[Optional[Path], typer.Option("--vocab", help="Vocabulary fi
 MinDfOpt = Annotated[float, typer.Option(help="Drop words in fewer documents than this (a count >= 1, or a fraction < 1).")]
 MaxDfOpt = Annotated[float, typer.Option(help="Drop words in more than this fraction of documents (or this many, if > 1).")]
 MaxVocabOpt = Annotated[Optional[int], typer.Option(help="Keep at most this many words (most frequent first).")]
-MinLenOpt = Annotated[int, typer.Option(help="Drop tokens shorter than this.")]
+MinLenOpt = Annotated[Optional[int], typer.Option(help="Drop tokens shorter than this (default: 3; 1 for zh, ja, th).")]
+LangOpt = Annotated[str, typer.Option("--lang", help="Language of the text, a spaCy code such as en, de, fr, es, ru, "
+                                      "zh: its tokenizer and stop words (offline).")]
 StopOpt = Annotated[Optional[Path], typer.Option("--stopwords-file", help="Extra stop words, one per line.")]
 LemmaOpt = Annotated[bool, typer.Option("--lemmatize/--no-lemmatize", help="Lookup lemmatisation (needs spacy-lookups-data).")]
 PhrasesOpt = Annotated[bool, typer.Option("--phrases/--no-phrases", help="Join frequent bigrams (gensim Phrases).")]
@@ -81,13 +83,13 @@ def _progress() -> Progress:
     )
 
 
-def _text_options(min_df: float, max_df: float, max_vocab: Optional[int], min_token_len: int,
-                  stopwords: Optional[Path], lemmatize: bool, phrases: bool, n_process: int):
+def _text_options(min_df: float, max_df: float, max_vocab: Optional[int], min_token_len: Optional[int],
+                  stopwords: Optional[Path], lemmatize: bool, phrases: bool, n_process: int, lang: str):
     from deepgbn_text.text import TextOptions
 
     options = TextOptions(lemmatize=lemmatize, stopwords_file=str(stopwords) if stopwords else None,
                           min_token_len=min_token_len, min_df=min_df, max_df=max_df, max_vocab=max_vocab,
-                          phrases=phrases, n_process=n_process)
+                          phrases=phrases, n_process=n_process, lang=lang)
     options.validate()
     return options
 
@@ -121,11 +123,12 @@ def prepare(
     min_df: MinDfOpt = 5,
     max_df: MaxDfOpt = 0.5,
     max_vocab: MaxVocabOpt = 10000,
-    min_token_len: MinLenOpt = 3,
+    min_token_len: MinLenOpt = None,
     stopwords: StopOpt = None,
     lemmatize: LemmaOpt = False,
     phrases: PhrasesOpt = False,
     n_process: ProcOpt = 1,
+    lang: LangOpt = "en",
 ) -> None:
     """Tokenise and vectorise INPUT once (streaming: the counts never sit in memory as a whole); write a
     corpus folder of memory-mapped count arrays that `fit` reads directly."""
@@ -133,7 +136,7 @@ def prepare(
 
     _setup_logging()
     with user_errors():
-        options = _text_options(min_df, max_df, max_vocab, min_token_len, stopwords, lemmatize, phrases, n_process)
+        options = _text_options(min_df, max_df, max_vocab, min_token_len, stopwords, lemmatize, phrases, n_process, lang)
         with _progress() as progress:
             task = progress.add_task("reading", total=None, status="")
             info = prepare_corpus(input, out, fmt=format, text_column=text_column,
@@ -194,11 +197,12 @@ def fit(
     min_df: MinDfOpt = 5,
     max_df: MaxDfOpt = 0.5,
     max_vocab: MaxVocabOpt = 10000,
-    min_token_len: MinLenOpt = 3,
+    min_token_len: MinLenOpt = None,
     stopwords: StopOpt = None,
     lemmatize: LemmaOpt = False,
     phrases: PhrasesOpt = False,
     n_process: ProcOpt = 1,
+    lang: LangOpt = "en",
 ) -> None:
     """Fit a deep topic model on INPUT and write a run folder (model, topics.json/md, metrics.json).
 
@@ -233,7 +237,7 @@ def fit(
         model.validate_params()
         if not 0 < min_edge <= 1:
             raise UserInputError(f"--min-edge must be in (0, 1], got {min_edge}")
-        options = _text_options(min_df, max_df, max_vocab, min_token_len, stopwords, lemmatize, phrases, n_process)
+        options = _text_options(min_df, max_df, max_vocab, min_token_len, stopwords, lemmatize, phrases, n_process, lang)
         corpus = _load_input(input, format, text_column, vocab, options)
         model.check_corpus(corpus)
         if main:

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from deepgbn_text.errors import UserInputError
 
-from .app import (FormatOpt, InputArg, LemmaOpt, MaxDfOpt, MaxVocabOpt, MinDfOpt, MinLenOpt, PhrasesOpt, ProcOpt,
+from .app import (FormatOpt, InputArg, LangOpt, LemmaOpt, MaxDfOpt, MaxVocabOpt, MinDfOpt, MinLenOpt, PhrasesOpt, ProcOpt,
                   StopOpt, TextColumnOpt, VocabOpt, _load_input, _parse_topics, _setup_logging, _text_options, app,
                   stderr, stdout, user_errors)
 
@@ -66,11 +66,12 @@ def evaluate(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     refine_steps: RefineOpt = 0,
     text_column: TextColumnOpt = None,
-    min_token_len: MinLenOpt = 3,
+    min_token_len: MinLenOpt = None,
     stopwords: StopOpt = None,
     lemmatize: LemmaOpt = False,
     phrases: PhrasesOpt = False,
     n_process: ProcOpt = 1,
+    lang: LangOpt = "en",
 ) -> None:
     """Score a fitted model on TEST: perplexity, coherence, diversity and hierarchy metrics per layer."""
     from deepgbn_text import GeneralizedGBN
@@ -86,7 +87,7 @@ def evaluate(
             raise UserInputError("--labels labels the --reference documents (the training text); give --reference too")
         if labels is not None and test_labels is None:
             raise UserInputError("--labels needs --test-labels (the classifier is scored on the test documents)")
-        options = _text_options(1, 1.0, None, min_token_len, stopwords, lemmatize, phrases, n_process)
+        options = _text_options(1, 1.0, None, min_token_len, stopwords, lemmatize, phrases, n_process, lang)
         model = GeneralizedGBN.load(run, device=device)
         model.refine_steps = refine_steps
         model.validate_params()
@@ -163,11 +164,12 @@ def compare(
     min_df: MinDfOpt = 5,
     max_df: MaxDfOpt = 0.5,
     max_vocab: MaxVocabOpt = 10000,
-    min_token_len: MinLenOpt = 3,
+    min_token_len: MinLenOpt = None,
     stopwords: StopOpt = None,
     lemmatize: LemmaOpt = False,
     phrases: PhrasesOpt = False,
     n_process: ProcOpt = 1,
+    lang: LangOpt = "en",
 ) -> None:
     """Fit several models on the same vocabulary and split; score them all with the same evaluator.
 
@@ -197,7 +199,7 @@ def compare(
         for path in (test, reference):
             if path is not None and not path.exists():
                 raise UserInputError(f"{path}: file not found")
-        options = _text_options(min_df, max_df, max_vocab, min_token_len, stopwords, lemmatize, phrases, n_process)
+        options = _text_options(min_df, max_df, max_vocab, min_token_len, stopwords, lemmatize, phrases, n_process, lang)
         data = _load_input(corpus, format, text_column, vocab, options).nonempty()
         if test is None:
             if data.n_docs < 10:

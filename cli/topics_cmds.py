@@ -11,7 +11,7 @@ from rich.table import Table
 
 from deepgbn_text.errors import UserInputError
 
-from .app import AllTopicsOpt, app, hidden_note, print_tree, stderr, stdout, user_errors
+from .app import AllTopicsOpt, LangOpt, MinLenOpt, app, hidden_note, print_tree, stderr, stdout, user_errors
 
 FORMAT_HELP = "json, md, csv, dot, graphml, html, png, svg or gensim (default: from --out's suffix; none: print the tree)."
 
@@ -84,10 +84,11 @@ def transform(
     raw: Annotated[bool, typer.Option("--raw", help="Write theta as posterior means, not per-layer proportions.")] = False,
     format: Annotated[Optional[str], typer.Option("--format", help="Input format: txt, dir, csv or jsonl (default: from the name).")] = None,
     text_column: Annotated[Optional[str], typer.Option(help="Column/field holding the text in CSV/JSONL input (default: text).")] = None,
-    min_token_len: Annotated[int, typer.Option(help="Drop tokens shorter than this (as in fit).")] = 3,
+    min_token_len: MinLenOpt = None,
     lemmatize: Annotated[bool, typer.Option("--lemmatize/--no-lemmatize", help="As in fit.")] = False,
     phrases: Annotated[bool, typer.Option("--phrases/--no-phrases", help="As in fit.")] = False,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    lang: LangOpt = "en",
 ) -> None:
     """Topic proportions of every layer and the dominant topic path for each document of DOCS."""
     from deepgbn_text.estimator import GeneralizedGBN
@@ -111,7 +112,7 @@ def transform(
                 ids.append(doc_id)
                 yield text
 
-        options = TextOptions(min_token_len=min_token_len, lemmatize=lemmatize, phrases=phrases)
+        options = TextOptions(min_token_len=min_token_len, lemmatize=lemmatize, phrases=phrases, lang=lang)
         counts = vectorize(texts(), model.vocab_, options)
         if not ids:
             raise UserInputError(f"{docs}: no documents")

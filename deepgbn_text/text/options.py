@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserInputError
+from .languages import DEFAULT_LANGUAGE, check_language, default_min_token_len
 
 
 def _is_whole(value: float) -> bool:
@@ -22,8 +23,8 @@ class TextOptions:
     """Options of the text pipeline; :meth:`validate` checks them and names the CLI option at fault."""
 
     lemmatize: bool = False  # spaCy lookup lemmatiser (needs spacy-lookups-data)
-    stopwords_file: str | None = None  # extra stop words, one per line, added to spaCy's English list
-    min_token_len: int = 3
+    stopwords_file: str | None = None  # extra stop words, one per line, added to spaCy's list for ``lang``
+    min_token_len: int | None = None  # None: 3, or 1 for languages written without spaces (zh, ja, th)
     min_df: float = 5  # >= 1: document count; in (0, 1): fraction of documents
     max_df: float = 0.5  # in (0, 1]: fraction of documents; > 1: document count
     max_vocab: int | None = 10000  # keep the most frequent words (document frequency, ties by word)
@@ -32,10 +33,12 @@ class TextOptions:
     phrase_threshold: float = 10.0
     n_process: int = 1  # nlp.pipe n_process
     batch_size: int = 256  # nlp.pipe batch size
+    lang: str = DEFAULT_LANGUAGE  # spaCy language code: its blank tokenizer and stop words
 
     def validate(self) -> None:
         """Raise UserInputError (one line, naming the option) if an option is out of range."""
-        if not _is_int(self.min_token_len) or self.min_token_len < 1:
+        check_language(self.lang)
+        if self.min_token_len is not None and (not _is_int(self.min_token_len) or self.min_token_len < 1):
             raise UserInputError(f"--min-token-len must be a whole number >= 1 (got {self.min_token_len!r})")
         min_df = _number("--min-df", self.min_df)
         if min_df >= 1:
@@ -68,6 +71,11 @@ class TextOptions:
             raise UserInputError(f"--batch-size must be a whole number >= 1 (got {self.batch_size!r})")
         if self.stopwords_file is not None and not Path(self.stopwords_file).is_file():
             raise UserInputError(f"--stopwords-file {self.stopwords_file}: file not found")
+
+    @property
+    def min_length(self) -> int:
+        """The shortest token kept: ``min_token_len``, or the language's default when it is None."""
+        return default_min_token_len(self.lang) if self.min_token_len is None else self.min_token_len
 
     def doc_count_bounds(self, n_docs: int) -> tuple[int, int]:
         """The smallest and largest document frequency a kept word may have, for ``n_docs`` documents."""

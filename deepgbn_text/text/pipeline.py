@@ -163,7 +163,7 @@ def count_documents(
     if builder.nnz == 0:
         raise UserInputError(
             f"{source}: every document is empty after tokenisation (only stop words, numbers, punctuation "
-            f"or words shorter than --min-token-len {options.min_token_len}); check the input and --text-column"
+            f"or words shorter than --min-token-len {options.min_length}); check the input and --text-column"
         )
 
 

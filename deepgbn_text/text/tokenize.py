@@ -1,8 +1,8 @@
-"""Tokenise text with spaCy's blank English tokenizer (offline) and filter tokens.
+"""Tokenise text with spaCy's blank tokenizer of the chosen language (offline) and filter tokens.
 
 A token is kept, lower-cased (and optionally lemmatised with spaCy's lookup tables), unless it is
 white space, punctuation, number-like, a URL or e-mail address, contains a digit or a control
-character, has no letter, is a stop word, is shorter than ``min_token_len`` or longer than
+character, has no letter, is a stop word of the language, is shorter than ``min_token_len`` or longer than
 ``MAX_TOKEN_CHARS`` (no word is; such tokens are encoded data, markup or a text without spaces).
 The decision depends only on the token's text, so it is cached per spaCy orth id. Long texts are cut
 at white space into chunks of at most ``CHUNK_CHARS`` characters before the tokenizer, so a line of
@@ -10,12 +10,12 @@ any length is tokenised piece by piece. Lone surrogates (not Unicode) become U+F
 """
 from __future__ import annotations
 
-import functools
 import unicodedata
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..errors import UserInputError
+from .languages import blank_pipeline, stop_words
 from .options import TextOptions
 from .readers import LONE_SURROGATE
 
@@ -62,17 +62,16 @@ def read_stopwords(path: str | Path) -> set[str]:
 
 
 class Tokenizer:
-    """Turns texts into filtered token lists with spaCy's blank English pipeline."""
+    """Turns texts into filtered token lists with spaCy's blank pipeline of ``options.lang``."""
 
     def __init__(self, options: TextOptions | None = None) -> None:
-        from spacy.lang.en.stop_words import STOP_WORDS
-
         self.options = options or TextOptions()
         self.options.validate()
-        self.stop_words = set(STOP_WORDS)
+        self.nlp, self._lemmas = blank_pipeline(self.options.lang, self.options.lemmatize, 2 * CHUNK_CHARS)
+        self.stop_words = stop_words(self.nlp)
         if self.options.stopwords_file:
             self.stop_words |= read_stopwords(self.options.stopwords_file)
-        self.nlp, self._lemmas = _english_pipeline(self.options.lemmatize)
+        self.min_len = self.options.min_length
         self._cache: dict[int, str | None] = {}
 
     # -- single tokens
@@ -91,7 +90,7 @@ class Tokenizer:
             word = lemma.lower() if isinstance(lemma, str) and lemma else word
             if word in self.stop_words:
                 return None
-        if not self.options.min_token_len <= len(word) <= MAX_TOKEN_CHARS:
+        if not self.min_len <= len(word) <= MAX_TOKEN_CHARS:
             return None
         return word
 
@@ -135,35 +134,3 @@ class Tokenizer:
         for _, toks in self.stream_chunks([text]):
             out.extend(toks)
         return out
-
-
-@functools.lru_cache(maxsize=None)
-def _english_pipeline(lemmatize: bool):  # type: ignore[no-untyped-def]
-    """spaCy's blank English pipeline and, with ``lemmatize``, its lookup-lemma table: one per flag and
-    process, shared by every Tokenizer and never freed. Building a pipeline per option set was
-    wasteful; and one full test run died in a segfault (cause not found, not reproduced in about 30
-    reruns) during a property test that built and dropped many of them."""
-    import spacy
-
-    nlp = spacy.blank("en")
-    nlp.max_length = max(nlp.max_length, 2 * CHUNK_CHARS)
-    return nlp, (_lemma_table(nlp) if lemmatize else None)
-
-
-def _lemma_table(nlp):  # type: ignore[no-untyped-def]
-    try:
-        import spacy_lookups_data  # noqa: F401
-    except ImportError:
-        raise UserInputError(
-            "--lemmatize needs the spacy-lookups-data package: pip install spacy-lookups-data "
-            "(or pip install 'deepgbn-text[lemmas]')"
-        ) from None
-    lemmatizer = nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
-    try:
-        nlp.initialize()
-    except Exception as exc:  # spaCy raises various errors when its lookup tables are missing
-        raise UserInputError(f"--lemmatize: cannot load spaCy's English lookup lemmas ({exc})") from None
-    # Lemmas are looked up on the lower-cased token ourselves (spaCy's pipe looks up the original
-    # case, so "Running" would stay unchanged); the pipe itself is therefore not run on documents.
-    nlp.disable_pipe("lemmatizer")
-    return lemmatizer.lookups.get_table("lemma_lookup")
