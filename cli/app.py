@@ -39,9 +39,9 @@ stderr = _console(to_stderr=True)
 stdout = _console()
 
 InputArg = Annotated[Path, typer.Argument(help="Text file (.txt/.txt.gz, one document per line), folder of .txt files, "
-                                               ".csv/.jsonl, counts .npz, UCI docword, .mtx, or a prepared corpus folder.")]
-FormatOpt = Annotated[Optional[str], typer.Option("--format", help="Input format: txt, dir, csv, jsonl, npz, uci, mtx, corpus (default: from the name/content).")]
-TextColumnOpt = Annotated[Optional[str], typer.Option(help="Column/field holding the text in CSV/JSONL input (default: text).")]
+                                               ".csv/.jsonl/.parquet, counts .npz, UCI docword, .mtx, or a prepared corpus folder.")]
+FormatOpt = Annotated[Optional[str], typer.Option("--format", help="Input format: txt, dir, csv, jsonl, parquet, npz, uci, mtx, corpus (default: from the name/content).")]
+TextColumnOpt = Annotated[Optional[str], typer.Option(help="Column/field holding the text in CSV/JSONL/Parquet input (default: text).")]
 VocabOpt = Annotated[Optional[Path], typer.Option("--vocab", help="Vocabulary file (one word per line) for .npz/.mtx input.")]
 MinDfOpt = Annotated[float, typer.Option(help="Drop words in fewer documents than this (a count >= 1, or a fraction < 1).")]
 MaxDfOpt = Annotated[float, typer.Option(help="Drop words in more than this fraction of documents (or this many, if > 1).")]

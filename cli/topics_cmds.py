@@ -76,14 +76,14 @@ def topics(
 @app.command()
 def transform(
     run: Annotated[Path, typer.Argument(help="Run folder written by `fit`.")],
-    docs: Annotated[Path, typer.Argument(help="Documents: .txt/.txt.gz (one per line), folder of .txt, .csv or .jsonl.")],
+    docs: Annotated[Path, typer.Argument(help="Documents: .txt/.txt.gz (one per line), folder of .txt, .csv, .jsonl or .parquet.")],
     out: Annotated[Path, typer.Option("--out", help="doc_topics.csv, .jsonl or .parquet (needs pyarrow).")],
     top_k: Annotated[Optional[int], typer.Option(help="Write each layer's K strongest topics as topic:weight pairs instead of dense theta.")] = None,
     labels_file: Annotated[Optional[Path], typer.Option("--labels-file", help="One label per document: print the labels found per dominant layer-1 topic.")] = None,
     pyldavis: Annotated[Optional[Path], typer.Option("--pyldavis", help="Also write pyLDAvis prepare() inputs for layer 1 as JSON.")] = None,
     raw: Annotated[bool, typer.Option("--raw", help="Write theta as posterior means, not per-layer proportions.")] = False,
-    format: Annotated[Optional[str], typer.Option("--format", help="Input format: txt, dir, csv or jsonl (default: from the name).")] = None,
-    text_column: Annotated[Optional[str], typer.Option(help="Column/field holding the text in CSV/JSONL input (default: text).")] = None,
+    format: Annotated[Optional[str], typer.Option("--format", help="Input format: txt, dir, csv, jsonl or parquet (default: from the name).")] = None,
+    text_column: Annotated[Optional[str], typer.Option(help="Column/field holding the text in CSV/JSONL/Parquet input (default: text).")] = None,
     min_token_len: MinLenOpt = None,
     lemmatize: Annotated[bool, typer.Option("--lemmatize/--no-lemmatize", help="As in fit.")] = False,
     phrases: Annotated[bool, typer.Option("--phrases/--no-phrases", help="As in fit.")] = False,

@@ -8,10 +8,10 @@ import json
 import os
 import zipfile
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import numpy as np
 import scipy.sparse as sp
@@ -117,6 +117,20 @@ class Corpus:
         """The documents at ``rows`` (same vocabulary)."""
         rows = np.asarray(rows, dtype=np.int64)
         return self._from_valid(take_rows(self.counts, rows), self.vocab, [self.doc_ids[i] for i in rows])
+
+    @classmethod
+    def from_gensim(cls, dictionary: Any, bow: Iterable[Sequence[tuple[int, float]]],
+                    doc_ids: Sequence[str] | None = None) -> Corpus:
+        """A Corpus from a gensim ``Dictionary`` and its bag-of-words corpus (see :mod:`.gensim_io`)."""
+        from .gensim_io import corpus_from_gensim
+
+        return corpus_from_gensim(dictionary, bow, doc_ids)
+
+    def to_gensim(self) -> tuple[Any, list[list[tuple[int, int]]]]:
+        """``(gensim Dictionary, bag-of-words corpus)`` of these documents; word id j is column j."""
+        from .gensim_io import corpus_to_gensim
+
+        return corpus_to_gensim(self)
 
     def nonempty(self) -> Corpus:
         """The documents with at least one token (this corpus itself, not a copy, when none is empty)."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -150,12 +151,20 @@ def test_transform_writes_theta_and_paths(run_dir, docs, tmp_path):
     assert "Labels per dominant layer-1 topic" in result.stdout and "group" in result.stdout
 
 
-def test_parquet_needs_pyarrow(run_dir, docs, tmp_path):
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        result = runner.invoke(app, ["transform", str(run_dir), str(docs / "docs.txt"), "--out", str(tmp_path / "d.parquet")])
-        assert result.exit_code == 2 and "use --out with .csv or .jsonl" in result.stderr
-    else:
-        ok(["transform", run_dir, docs / "docs.txt", "--out", tmp_path / "d.parquet"])
-        assert (tmp_path / "d.parquet").stat().st_size > 0
+def test_transform_writes_parquet_read_back_with_pyarrow(run_dir, docs, tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    ok(["transform", run_dir, docs / "docs.txt", "--out", tmp_path / "d.parquet"])
+    table = pq.read_table(tmp_path / "d.parquet")
+    assert table.num_rows == 13 and table.column_names[:3] == ["id", "path", "path_labels"]
+    assert "L1-0" in table.column_names and "L2-2" in table.column_names
+    shares = np.array([table.column(f"L1-{k}").to_pylist() for k in range(6)]).sum(0)
+    assert np.allclose(shares[:12], 1.0, atol=1e-4)
+
+
+def test_parquet_without_pyarrow_is_one_line(run_dir, docs, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    result = runner.invoke(app, ["transform", str(run_dir), str(docs / "docs.txt"), "--out", str(tmp_path / "d.parquet")])
+    assert result.exit_code == 2 and "use --out with .csv or .jsonl" in result.stderr
+
+

@@ -49,7 +49,7 @@ def load_corpus(
     options: TextOptions | None = None,
     progress: Progress | None = None,
 ) -> Corpus:
-    """Read ``path`` (txt, dir, csv, jsonl, npz, uci, mtx or a prepared corpus folder) as a Corpus.
+    """Read ``path`` (txt, dir, csv, jsonl, parquet, npz, uci, mtx or a prepared corpus folder) as a Corpus.
 
     Raw text is tokenised and filtered with ``options``; count matrices are taken as they are (with
     the vocabulary from ``vocab_path`` or a vocab file next to them). ``progress(n_docs_done)`` is
@@ -89,9 +89,14 @@ def build_corpus(
     doc_ids: Iterable[str] | None = None,
     progress: Progress | None = None,
 ) -> Corpus:
-    """A Corpus from in-memory ``texts`` (ids default to 1, 2, ...). With ``phrases`` an iterator is listed first."""
+    """A Corpus from in-memory ``texts`` (ids default to 1, 2, ...), or from a pandas Series such as a
+    DataFrame column (ids default to its index; missing values are empty documents). With ``phrases``
+    an iterator is listed first."""
     options = options or TextOptions()
     options.validate()
+    if hasattr(texts, "fillna") and hasattr(texts, "index"):  # a pandas Series
+        doc_ids = [str(i) for i in texts.index] if doc_ids is None else doc_ids
+        texts = texts.fillna("")
     if options.phrases and iter(texts) is texts:
         texts = list(texts)
     ids = list(doc_ids) if doc_ids is not None else None

@@ -1,4 +1,4 @@
-"""Read raw documents as ``(doc_id, text)`` pairs from txt, a folder of .txt files, CSV or JSONL.
+"""Read raw documents as ``(doc_id, text)`` pairs from txt, a folder of .txt files, CSV, JSONL or Parquet.
 
 Files are streamed (one line or one record at a time); ``.gz`` files are recognised by their magic
 bytes. Invalid UTF-8 is replaced (U+FFFD) with a single warning per file, naming the first bad line.
@@ -21,7 +21,7 @@ from ..errors import UserInputError
 
 logger = logging.getLogger("deepgbn_text")
 
-TEXT_FORMATS = ("txt", "dir", "csv", "jsonl")
+TEXT_FORMATS = ("txt", "dir", "csv", "jsonl", "parquet")
 MATRIX_FORMATS = ("npz", "uci", "mtx", "corpus")
 ALL_FORMATS = TEXT_FORMATS + MATRIX_FORMATS
 
@@ -169,7 +169,7 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     if UCI_DOCWORD.match(p.name):
         return "uci"
     for ext, fmt in ((".npz", "npz"), (".mtx", "mtx"), (".csv", "csv"), (".jsonl", "jsonl"), (".ndjson", "jsonl"),
-                     (".txt", "txt")):
+                     (".parquet", "parquet"), (".txt", "txt")):
         if base.endswith(ext):
             return fmt
     try:
@@ -200,9 +200,9 @@ def read_documents(
 ) -> Iterator[tuple[str, str]]:
     """Yield ``(doc_id, text)`` for every document in ``path``.
 
-    ``fmt`` is one of "txt", "dir", "csv", "jsonl" (auto-detected when None). ``text_column`` names the
-    CSV column / JSON field holding the text (default "text"); the id comes from an "id" column or field
-    when present, else the 1-based row number. Raises UserInputError (one line, naming the file).
+    ``fmt`` is one of "txt", "dir", "csv", "jsonl", "parquet" (auto-detected when None). ``text_column``
+    names the CSV/Parquet column or JSON field holding the text (default "text"); the id comes from an
+    "id" column or field when present, else the 1-based row number. Parquet needs pyarrow. Raises UserInputError (one line, naming the file).
     """
     p = Path(path)
     if fmt is None:
@@ -216,7 +216,7 @@ def read_documents(
         return _read_dir(p)
     if not p.exists():
         raise UserInputError(f"{p}: file not found")
-    reader = {"txt": _read_txt, "csv": _read_csv, "jsonl": _read_jsonl}[fmt]
+    reader = {"txt": _read_txt, "csv": _read_csv, "jsonl": _read_jsonl, "parquet": _read_parquet}[fmt]
     return reader(p, text_column or "text") if fmt != "txt" else reader(p)
 
 
@@ -311,3 +311,30 @@ def _read_jsonl(path: Path, field: str) -> Iterator[tuple[str, str]]:
             doc_id = record.get("id") if field != "id" else None
             doc_id = str(doc_id) if doc_id is not None and doc_id != "" else str(n)
             yield reader.without_surrogates(doc_id, lineno), reader.without_surrogates(text, lineno)
+
+
+def _read_parquet(path: Path, column: str) -> Iterator[tuple[str, str]]:
+    """Rows of a Parquet file, one record batch at a time (only the text and id columns are read)."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise UserInputError(f"{path}: reading Parquet needs pyarrow: pip install pyarrow "
+                             "(or pip install 'deepgbn-text[parquet]')") from None
+    try:
+        source = pq.ParquetFile(path)
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise UserInputError(f"{path}: not a readable Parquet file ({exc})") from None
+    names = source.schema_arrow.names
+    if column not in names:
+        raise UserInputError(f"{path}: Parquet file has no column {column!r} (columns: {', '.join(names) or 'none'}); "
+                             "choose one with --text-column")
+    with_ids = "id" in names and column != "id"
+    n = 0
+    for batch in source.iter_batches(columns=[column, "id"] if with_ids else [column]):
+        texts = batch.column(column).to_pylist()
+        ids = batch.column("id").to_pylist() if with_ids else [None] * len(texts)
+        for text, doc_id in zip(texts, ids):
+            n += 1
+            if text is not None and not isinstance(text, str):
+                raise UserInputError(f"{path}: row {n}: column {column!r} is not text")
+            yield (str(doc_id) if doc_id not in (None, "") else str(n)), text or ""
