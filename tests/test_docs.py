@@ -1,5 +1,5 @@
 """The documentation cannot rot: the site builds with `mkdocs build --strict`, and every command and code
-block of the tutorial and of the getting-started page runs, in order, in a fresh working copy.
+block of the tutorial, the getting-started, scikit-learn and API pages runs, in order, in a fresh working copy.
 
 How the pages are run (also said on the pages themselves):
 
@@ -29,7 +29,7 @@ DOCS = REPO / "docs"
 SKIP_MARKER = "<!-- skip-test -->"
 FAST_EPOCHS = 2
 FAST_OPTIONS = f"--epochs {FAST_EPOCHS} --topics 16,8,4"  # 3 layers, as every fit on the pages
-SKIPPED = {"tutorial.md": 3, "getting-started.md": 2}
+SKIPPED = {"tutorial.md": 3, "getting-started.md": 2, "scikit-learn.md": 0, "api.md": 0}
 RUN_TIMEOUT_S = 600
 
 _FENCE = re.compile(r"^```(\w*)\s*$")
@@ -169,6 +169,11 @@ def test_tutorial_runs(tmp_path):
 
 def test_getting_started_runs(tmp_path):
     run_page("getting-started.md", working_copy(tmp_path))
+
+
+@pytest.mark.parametrize("page", ["scikit-learn.md", "api.md"])
+def test_python_pages_run(page, tmp_path):
+    run_page(page, working_copy(tmp_path))
 
 
 def test_mkdocs_build_strict(tmp_path):
