@@ -34,6 +34,8 @@ GAMMA_SHAPE_MIN = WEIBULL_SHAPE_MIN
 GAMMA_SHAPE_MAX = 70.0
 """Largest shape of a gamma posterior: Gam(70, .) has the coefficient of variation (0.12) of a Weibull
 with k = WEIBULL_SHAPE_MAX, so neither family may be more peaked than the other."""
+GAMMA_RATE = 1.0
+"""The rate c of every gamma layer (fixed, as in WHAI)."""
 POSTERIORS = ("weibull", "gamma")
 """Variational families of a layer's posterior (both parameterised by a shape and the mean)."""
 
@@ -195,8 +197,34 @@ def poisson_log_likelihood_gathered(
         phi_rows, values = phi_rows.unsqueeze(1), values.unsqueeze(1)
     rate_nz = (theta_rows * phi_rows).sum(-1)
     per_entry = values * torch.log(positive(rate_nz)) - torch.lgamma(values + 1.0)
-    # a segmented sum, not index_add: on CUDA that adds with atomics, in an order that changes run to run
-    bounds = torch.cat((offsets, torch.full((1,), rows.shape[0], dtype=offsets.dtype, device=offsets.device)))
-    loglik = torch.segment_reduce(per_entry, "sum", offsets=bounds, axis=0, unsafe=True)
-    return loglik - theta.sum(-1)
+    return per_document_sum(offsets, per_entry) - theta.sum(-1)
+
+
+def per_document_sum(offsets: torch.Tensor, per_entry: torch.Tensor) -> torch.Tensor:
+    """Sum the rows of ``per_entry`` (one per non-zero count, ordered by document) within each document
+    (``offsets``: where each document's entries start). A segmented sum, not index_add: on CUDA that adds
+    with atomics, in an order that changes run to run."""
+    end = torch.full((1,), per_entry.shape[0], dtype=offsets.dtype, device=offsets.device)
+    return torch.segment_reduce(per_entry, "sum", offsets=torch.cat((offsets, end)), axis=0, unsafe=True)
+
+
+def gamma_poisson_fixed_point(
+    offsets: torch.Tensor,
+    rows: torch.Tensor,
+    values: torch.Tensor,
+    phi_rows: torch.Tensor,
+    prior_shape: torch.Tensor,
+    theta: torch.Tensor,
+    steps: int,
+) -> torch.Tensor:
+    """The posterior mean of theta ~ Gam(prior_shape, GAMMA_RATE), x ~ Pois(Phi theta) (Phi's columns on the
+    simplex) at the fixed point of the expected allocation of the counts to topics: repeat ``steps`` times
+    n_k = sum_v x_v phi_vk theta_k / (phi_v . theta), theta_k = (prior_shape_k + n_k) / (GAMMA_RATE + 1).
+    ``phi_rows``: Phi's rows at the non-zero counts (COO ``rows``, ``values``, ``offsets`` as in
+    :func:`poisson_log_likelihood_gathered`); ``theta``: the starting point (docs x K)."""
+    for _ in range(steps):
+        rate_nz = (F.embedding(rows, theta) * phi_rows).sum(-1, keepdim=True)
+        allocated = theta * per_document_sum(offsets, values[:, None] * phi_rows / positive(rate_nz))
+        theta = (prior_shape + allocated) / (GAMMA_RATE + 1.0)
+    return theta
 

@@ -35,7 +35,9 @@ from .model.gbn import LINKS, GBN
 from .model_config import check_config, check_digest, check_weights, weights_digest
 from .params import DeviceNames, InvalidParameter, option_name
 from .threads import training_threads
-from .train import EVAL_BATCH_SIZE, CheckpointPlan, GBNWordDistribution, TrainConfig, Trainer, deterministic_on_cpu
+from .model.refine import DEFAULT_PRIOR_SCALE
+from .train import (EVAL_BATCH_SIZE, CheckpointPlan, GBNWordDistribution, TrainConfig, Trainer, choose_prior_scale,
+                    deterministic_on_cpu)
 from .tree import topic_id
 
 CountInput = Union[sp.spmatrix, sp.sparray, np.ndarray, Any]
@@ -44,7 +46,8 @@ MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 MODEL_FORMAT_VERSION = 1
 DEFAULT_TOP_WIDTH = 128
-LEGACY_PARAMS = {"layer_likelihood": 0.0, "balanced_links": False, "upper_concentration": 1.0, "gate_max": 1.0}
+LEGACY_PARAMS = {"layer_likelihood": 0.0, "balanced_links": False, "upper_concentration": 1.0, "gate_max": 1.0,
+                 "conjugate_steps": 0}
 """The values that reproduce a model saved before these parameters existed (read when its config lacks them)."""
 SUMMARY_CHUNK_DOCS = 16384
 ENCODERS = ("upward-downward", "upward")
@@ -117,11 +120,12 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         "seed": [Interval(Integral, 0, None, closed="left")],
         "device": [DeviceNames()],
         "refine_steps": [Interval(Integral, 0, None, closed="left")],
+        "conjugate_steps": [Interval(Integral, 0, None, closed="left")],
         "layer": [Interval(Integral, 1, None, closed="left"), StrOptions({"all"})],
     }
     """Every parameter of ``__init__`` and what it accepts (scikit-learn's declarative checks, run by
     ``fit``); a new parameter goes into ``__init__`` and here (a test checks that they agree)."""
-    _not_training_params = ("device", "cuda_graphs", "layer")
+    _not_training_params = ("device", "cuda_graphs", "layer", "conjugate_steps")
     """Parameters that leave training unchanged (not part of a checkpoint's fingerprint)."""
 
     def __init__(
@@ -149,6 +153,7 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         seed: int = 0,
         device: str = "auto",
         refine_steps: int = 0,
+        conjugate_steps: int = 20,
         layer: int | str = 1,
     ) -> None:
         self.n_topics = n_topics
@@ -174,6 +179,7 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         self.seed = seed
         self.device = device
         self.refine_steps = refine_steps
+        self.conjugate_steps = conjugate_steps
         self.layer = layer
 
     def __sklearn_tags__(self) -> Tags:
@@ -242,6 +248,7 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
             plan = CheckpointPlan(Path(checkpoint), fingerprint, checkpoint_every, resume)
         elif resume:
             raise UserInputError("resume=True needs the checkpoint file to resume from")
+        self.prior_scale_ = DEFAULT_PRIOR_SCALE
         self.history_ = self._train(corpus.counts, train_rows, val_rows, self._train_config(), self.seed, callback, plan)
         self._summarise_layers(corpus.counts, train_rows, seen=0)
         return self
@@ -261,6 +268,7 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
                 raise UserInputError("partial_fit: the first chunk has no non-empty document")
             self.check_corpus(corpus, min_docs=1)
             self._start(corpus, topics)
+            self.prior_scale_ = DEFAULT_PRIOR_SCALE
         if len(rows):
             config = dataclasses.replace(self._train_config(), epochs=1, kl_warmup=0.0)
             self.history_ = getattr(self, "history_", [])
@@ -288,8 +296,12 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
                seed: int, callback: Callable[[dict[str, Any]], None] | None,
                plan: CheckpointPlan | None) -> list[dict[str, Any]]:
         with deterministic_on_cpu(self.device_), training_threads(self.device_.type):
-            return Trainer(self.module_, counts, train_rows, val_rows, config, seed, self.device_, callback,
-                           plan).run()
+            trainer = Trainer(self.module_, counts, train_rows, val_rows, config, seed, self.device_, callback, plan)
+            history = trainer.run()
+            if self.conjugate_steps and trainer.val is not None:
+                self.prior_scale_ = choose_prior_scale(self.module_, self.device_, trainer.val.observed,
+                                                       trainer.val.heldout, self.conjugate_steps)
+        return history
 
     def check_corpus(self, corpus: Corpus, min_docs: int | None = None) -> np.ndarray:
         """Check that the model can be fitted on ``corpus``; return the rows of its non-empty documents."""
@@ -407,6 +419,9 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         note = f"encoder posterior mean ({self.posterior.capitalize()} {self.encoder} encoder) on the observed counts"
         if self.refine_steps:
             note += f", refined by {self.refine_steps} Adam steps on each document's ELBO"
+        if self.conjugate_steps:
+            note += (f"; layer 1 then by {self.conjugate_steps} conjugate fixed-point steps under the prior from "
+                     f"the layer above, scaled by {self.prior_scale_:g}")
         return note
 
     def word_distribution(self, observed: sp.spmatrix, layer: int = 1, refine_steps: int | None = None) -> np.ndarray:
@@ -426,7 +441,8 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
     def _scorer(self, layer: int, refine_steps: int | None) -> GBNWordDistribution:
         index = self._check_layer(layer)
         steps = self.refine_steps if refine_steps is None else refine_steps
-        return GBNWordDistribution(self.module_, self.device_, index + 1, steps)
+        return GBNWordDistribution(self.module_, self.device_, index + 1, steps, self.conjugate_steps,
+                                   self.prior_scale_)
 
     # -- topics -------------------------------------------------------------------------------
     def _check_layer(self, layer: int) -> int:
@@ -484,6 +500,7 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
             "vocab_hash": vocab_hash(self.vocab_),
             "topic_prevalence": self.topic_prevalence_,
             "theta_mean": self.theta_mean_,
+            "prior_scale": self.prior_scale_,
             "device": str(self.device_),
             "versions": package_versions(),
         }
@@ -520,6 +537,7 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         model.n_features_in_ = len(model.vocab_)
         model.topic_prevalence_ = config["topic_prevalence"]
         model.theta_mean_ = config["theta_mean"]
+        model.prior_scale_ = float(config.get("prior_scale", DEFAULT_PRIOR_SCALE))
         model.device_ = resolve_device(device)
         with torch.device("meta"):  # shapes only: a tampered config cannot make us allocate much
             expected = model._build_module(len(model.vocab_), model.topics_).state_dict()

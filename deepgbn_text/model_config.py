@@ -47,6 +47,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "topic_prevalence": _LAYER_VALUES,
         "theta_mean": _LAYER_VALUES,
         "weights_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "prior_scale": {"type": "number", "exclusiveMinimum": 0},
     },
 }
 

@@ -31,7 +31,7 @@ from .evaluate.perplexity import completion_perplexity, completion_split
 from .graphed_steps import GraphedSteps
 from .model.batch import DeviceCSR, SparseBatch, iter_batches
 from .model.gbn import GBN
-from .model.refine import refine_posterior_means
+from .model.refine import DEFAULT_PRIOR_SCALE, PRIOR_SCALES, conjugate_bottom_means, refine_posterior_means
 from .state_store import StateStore
 
 EVAL_BATCH_SIZE = 1024
@@ -107,17 +107,25 @@ class GBNWordDistribution:
     Layer 1 (the model as a whole): the bottom posterior mean through Phi^(1). Layer l > 1: that layer's
     posterior mean pushed down the gamma means to word rates (the layer's own reconstruction)."""
 
-    def __init__(self, module: GBN, device: torch.device, layer: int = 1, refine_steps: int = 0) -> None:
+    def __init__(self, module: GBN, device: torch.device, layer: int = 1, refine_steps: int = 0,
+                 conjugate_steps: int = 0, prior_scale: float = DEFAULT_PRIOR_SCALE) -> None:
         self.module = module
         self.device = device
         self.layer = layer
         self.refine_steps = refine_steps
+        self.conjugate_steps = conjugate_steps
+        self.prior_scale = prior_scale
 
     def _theta(self, observed: sp.csr_matrix) -> torch.Tensor:
         batch = SparseBatch.from_csr(observed, self.device)
         if self.refine_steps:
-            return refine_posterior_means(self.module, batch, self.refine_steps)[self.layer - 1]
-        return self.module.posterior_means(batch)[self.layer - 1]
+            means = refine_posterior_means(self.module, batch, self.refine_steps)
+        else:
+            means = self.module.posterior_means(batch)
+        if self.layer == 1 and self.conjugate_steps:
+            with torch.no_grad():
+                return conjugate_bottom_means(self.module, batch, means, self.conjugate_steps, self.prior_scale)
+        return means[self.layer - 1]
 
     def word_distribution(self, observed: sp.csr_matrix) -> np.ndarray:
         rates = self.module.propagate_down(self._theta(observed), self.layer - 1)
@@ -137,6 +145,16 @@ class GBNWordDistribution:
         cols_t = torch.as_tensor(np.asarray(cols, dtype=np.int64), device=self.device)
         probs = (theta[rows_t] * self._phi[cols_t]).sum(-1) / theta.sum(-1)[rows_t].clamp_min(POSITIVE_MIN)
         return probs.cpu().numpy()
+
+
+def choose_prior_scale(module: GBN, device: torch.device, observed: sp.csr_matrix, heldout: sp.csr_matrix,
+                       conjugate_steps: int) -> float:
+    """The scale of PRIOR_SCALES whose conjugate inference gives the lowest completion perplexity on the
+    validation documents' held-out words (the first on a tie)."""
+    module.eval()
+    scores = [completion_perplexity(GBNWordDistribution(module, device, 1, 0, conjugate_steps, scale), observed, heldout)
+              for scale in PRIOR_SCALES]
+    return PRIOR_SCALES[int(np.argmin(scores))]
 
 
 def _elbo_sum(module: GBN, batches: Iterator[tuple[int, SparseBatch]], device: torch.device) -> float:

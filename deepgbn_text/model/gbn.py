@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..distributions import (
+    GAMMA_RATE,
     POSITIVE_MIN,
     check_posterior,
     poisson_log_likelihood_gathered,
@@ -27,9 +28,6 @@ from ..distributions import (
 from .batch import SparseBatch
 from .encoder import UpwardEncoder, WeibullHead
 from .links import LinearLink, NonlinearLink
-
-GAMMA_RATE = 1.0
-"""The rate c of every gamma layer (fixed, as in WHAI)."""
 
 LINKS = ("linear", "nonlinear")
 
@@ -186,6 +184,13 @@ class GBN(nn.Module):
     def posterior_means(self, batch: SparseBatch) -> list[torch.Tensor]:
         """E_q[theta] of every layer (each layer's head fed the mean of the layer above), bottom first."""
         return self._downward(batch, self._encoder_posterior(batch), sample=False)[0]
+
+    def bottom_prior_shape(self, thetas: list[torch.Tensor]) -> torch.Tensor:
+        """The gamma prior shape of the bottom layer given the latents of every layer (bottom first):
+        f_2(theta^(2)), or the top shape r for a one-layer model."""
+        if self.n_layers == 1:
+            return self.top_shape.expand_as(thetas[0])
+        return positive(self.links[1](thetas[1]))
 
     @torch.no_grad()
     def posterior_samples(self, batch: SparseBatch) -> list[torch.Tensor]:

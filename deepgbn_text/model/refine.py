@@ -1,11 +1,30 @@
-"""Closing the amortisation gap: refine each document's posterior (Weibull or gamma) by gradient steps on its ELBO."""
+"""Closing the amortisation gap: refine each document's posterior after the encoder, by the bottom layer's
+gamma-Poisson fixed point under the prior from the layers above, or by gradient steps on its ELBO."""
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
-from ..distributions import REFINE_MEAN_MIN
+from ..distributions import REFINE_MEAN_MIN, gamma_poisson_fixed_point
 from .batch import SparseBatch
 from .gbn import GBN
+
+PRIOR_SCALES = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)
+"""The prior strengths the fit chooses from, on its validation documents, for :func:`conjugate_bottom_means`."""
+DEFAULT_PRIOR_SCALE = 1 / 8
+"""The prior strength of a model fitted without validation documents (the choice on most corpora tried)."""
+
+
+def conjugate_bottom_means(module: GBN, batch: SparseBatch, means: list[torch.Tensor], steps: int,
+                           prior_scale: float) -> torch.Tensor:
+    """The bottom layer's posterior mean from its conjugate update over ``batch``'s counts: start from
+    ``means`` (every layer's, bottom first, e.g. the encoder's) and take ``steps`` fixed-point steps of
+    :func:`~deepgbn_text.distributions.gamma_poisson_fixed_point` with the prior shape f_2(theta^(2)) from
+    the layer above, times ``prior_scale``. The trained encoder's prior is too strong for the words it has
+    not seen (its posteriors are smoother than the data's); the scale weakens it (docs/model.md)."""
+    phi_rows = F.embedding(batch.cols, module.links[0].phi)
+    prior = prior_scale * module.bottom_prior_shape(means)
+    return gamma_poisson_fixed_point(batch.offsets, batch.rows, batch.values, phi_rows, prior, means[0], steps)
 
 
 def refine_posterior_means(module: GBN, batch: SparseBatch, steps: int, lr: float = 0.05) -> list[torch.Tensor]:
