@@ -166,6 +166,9 @@ def fit(
                                    "columns (< 1: parents of few children; 1: flat).")] = 0.1,
     gate_max: Annotated[float, typer.Option(help="Largest weight of the non-linear expert in a link "
                         "(0: the linear path only).")] = 0.1,
+    conjugate_steps: Annotated[int, typer.Option(help="Fixed-point steps of the bottom layer's conjugate "
+                               "update over a document's words under the prior from the layer above, after the "
+                               "encoder, when predicting words (0: the encoder's mean).")] = 20,
     epochs: Annotated[int, typer.Option(help="Maximum training epochs.")] = 300,
     batch_size: Annotated[int, typer.Option(help="Documents per minibatch.")] = 64,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 3e-3,
@@ -230,7 +233,8 @@ def fit(
                                  "or choose another --out")
         model = GeneralizedGBN(n_topics=_parse_topics(topics), n_layers=layers, link=link, encoder=encoder, posterior=posterior, hidden=hidden,
                                layer_likelihood=layer_likelihood, balanced_links=balanced_links,
-                               upper_concentration=upper_concentration, gate_max=gate_max, epochs=epochs,
+                               upper_concentration=upper_concentration, gate_max=gate_max,
+                               conjugate_steps=conjugate_steps, epochs=epochs,
                                batch_size=batch_size, lr=lr, kl_warmup=kl_warmup, val_fraction=val_fraction,
                                patience=patience, lr_decay_patience=lr_decay_patience, ema_decay=ema_decay, torch_compile=torch_compile,
                                cuda_graphs=cuda_graphs, seed=seed, device=device)
