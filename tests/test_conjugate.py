@@ -1,0 +1,120 @@
+"""The bottom layer's conjugate fixed point (completion inference) and the prior scale chosen at fit time."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from deepgbn_text import GeneralizedGBN
+from deepgbn_text.distributions import GAMMA_RATE, gamma_poisson_fixed_point
+from deepgbn_text.evaluate import completion_perplexity, completion_split
+from deepgbn_text.model import SparseBatch
+from deepgbn_text.model.refine import DEFAULT_PRIOR_SCALE, PRIOR_SCALES
+from deepgbn_text.train import GBNWordDistribution, choose_prior_scale
+
+FAST = dict(n_topics=[6, 3], n_layers=2, epochs=8, hidden=32, patience=50, device="cpu", seed=2)
+
+
+def _problem(seed: int = 0, n_docs: int = 5, n_words: int = 12, n_topics: int = 4):
+    rng = np.random.default_rng(seed)
+    phi = rng.dirichlet(np.full(n_words, 0.5), size=n_topics).T  # V x K, columns on the simplex
+    counts = sp.random(n_docs, n_words, density=0.4, random_state=seed, format="csr",
+                       data_rvs=lambda n: rng.integers(1, 5, n)).astype(np.float32)
+    prior = rng.gamma(1.0, 1.0, size=(n_docs, n_topics))
+    return phi, counts, prior
+
+
+def _fixed_point(phi, counts, prior, start, steps):
+    batch = SparseBatch.from_csr(counts)
+    phi_t = torch.tensor(phi, dtype=torch.float32)
+    return gamma_poisson_fixed_point(batch.offsets, batch.rows, batch.values, phi_t[batch.cols],
+                                     torch.tensor(prior, dtype=torch.float32), torch.tensor(start, dtype=torch.float32),
+                                     steps).numpy()
+
+
+def test_fixed_point_is_the_dense_allocation_update():
+    phi, counts, prior = _problem()
+    theta = np.ones_like(prior)
+    dense = counts.toarray()
+    for _ in range(3):  # n_dk = theta_dk sum_v x_dv phi_vk / (Phi theta_d)_v; theta = (prior + n) / (1 + rate)
+        allocated = theta * ((dense / np.maximum(theta @ phi.T, 1e-30)) @ phi)
+        theta = (prior + allocated) / 2.0
+    assert np.allclose(_fixed_point(phi, counts, prior, np.ones_like(prior), 3), theta, rtol=1e-5, atol=1e-6)
+
+
+def test_fixed_point_converges_and_keeps_every_document_s_count():
+    phi, counts, prior = _problem(seed=1)
+    theta = _fixed_point(phi, counts, prior, np.ones_like(prior), 500)
+    again = _fixed_point(phi, counts, prior, theta, 1)
+    assert np.allclose(theta, again, rtol=1e-4, atol=1e-6)
+    # the allocated counts add up to the document's length: (1 + GAMMA_RATE) theta - prior
+    lengths = np.asarray(counts.sum(1)).ravel()
+    assert np.allclose(((1 + GAMMA_RATE) * theta - prior).sum(1), lengths, rtol=1e-4)
+
+
+def test_a_dominant_prior_gives_the_prior_s_proportions():
+    phi, counts, prior = _problem(seed=2)
+    theta = _fixed_point(phi, counts, prior * 1e6, np.ones_like(prior), 20)
+    assert np.allclose(theta / theta.sum(1, keepdims=True), prior / prior.sum(1, keepdims=True), atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def fitted(small_corpus):
+    return GeneralizedGBN(**FAST).fit(small_corpus)
+
+
+def test_fit_chooses_the_prior_scale_with_the_lowest_validation_perplexity(fitted, small_corpus):
+    assert fitted.prior_scale_ in PRIOR_SCALES
+    observed, heldout = completion_split(small_corpus.counts[:60], seed=0)
+    chosen = choose_prior_scale(fitted.module_, fitted.device_, observed, heldout, 20)
+    scores = {s: completion_perplexity(GBNWordDistribution(fitted.module_, fitted.device_, 1, 0, 20, s), observed, heldout)
+              for s in PRIOR_SCALES}
+    assert scores[chosen] == min(scores.values())
+
+
+def test_conjugate_steps_change_layer_one_only_and_zero_is_the_encoder_mean(fitted, small_corpus):
+    observed = small_corpus.counts[:10]
+    conjugate = fitted.word_distribution(observed)
+    assert np.allclose(conjugate.sum(1), 1.0, atol=1e-5)
+    assert np.array_equal(fitted.word_distribution(observed, layer=2),
+                          GBNWordDistribution(fitted.module_, fitted.device_, 2).word_distribution(observed))
+    fitted.set_params(conjugate_steps=0)
+    try:
+        encoder = fitted.word_distribution(observed)
+        assert "conjugate" not in fitted.inference
+    finally:
+        fitted.set_params(conjugate_steps=20)
+    assert np.array_equal(encoder, GBNWordDistribution(fitted.module_, fitted.device_).word_distribution(observed))
+    assert not np.allclose(encoder, conjugate)
+    assert "20 conjugate fixed-point steps" in fitted.inference
+
+
+def test_conjugate_inference_lowers_perplexity_on_held_out_documents(small_corpus):
+    model = GeneralizedGBN(**{**FAST, "epochs": 30}).fit(small_corpus.subset(np.arange(150)))
+    observed, heldout = completion_split(small_corpus.counts[150:], seed=0)
+    conjugate = completion_perplexity(model, observed, heldout)
+    model.set_params(conjugate_steps=0)
+    assert conjugate < completion_perplexity(model, observed, heldout)
+
+
+def test_without_validation_documents_the_default_scale(small_corpus):
+    model = GeneralizedGBN(**{**FAST, "epochs": 1, "val_fraction": 0.0}).fit(small_corpus)
+    assert model.prior_scale_ == DEFAULT_PRIOR_SCALE
+
+
+def test_prior_scale_is_saved_and_a_model_from_before_loads_with_the_encoder_mean(fitted, small_corpus, tmp_path):
+    fitted.prior_scale_, chosen = 0.5, fitted.prior_scale_
+    try:
+        loaded = GeneralizedGBN.load(fitted.save(tmp_path / "m"), device="cpu")
+    finally:
+        fitted.prior_scale_ = chosen
+    assert loaded.prior_scale_ == 0.5 and loaded.conjugate_steps == 20
+    config_path = tmp_path / "m" / "config.json"
+    config = json.loads(config_path.read_text())
+    del config["prior_scale"], config["params"]["conjugate_steps"]
+    config_path.write_text(json.dumps(config))
+    old = GeneralizedGBN.load(tmp_path / "m", device="cpu")
+    assert old.conjugate_steps == 0 and old.prior_scale_ == DEFAULT_PRIOR_SCALE
