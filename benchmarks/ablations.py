@@ -33,11 +33,11 @@ import numpy as np
 import torch
 
 from deepgbn_text import GeneralizedGBN
-from deepgbn_text.atomic import write_json, write_text
+from deepgbn_text.storage.atomic import write_json, write_text
 from deepgbn_text.evaluate import completion_perplexity, completion_split, near_duplicate_share, topic_diversity
 from deepgbn_text.evaluate.coherence import DocumentCooccurrence, npmi_coherence
 from deepgbn_text.model import SparseBatch
-from deepgbn_text.train import EVAL_BATCH_SIZE
+from deepgbn_text.training.trainer import EVAL_BATCH_SIZE
 
 from bench_corpora import load
 

@@ -26,7 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_corpora import load  # noqa: E402
-from deepgbn_text.atomic import write_json  # noqa: E402
+from deepgbn_text.storage.atomic import write_json  # noqa: E402
 from deepgbn_text.estimator import default_topics  # noqa: E402
 from deepgbn_text.evaluate.report import compare_models  # noqa: E402
 

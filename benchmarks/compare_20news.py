@@ -36,7 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from deepgbn_text import Corpus
-from deepgbn_text.atomic import write_json, write_text
+from deepgbn_text.storage.atomic import write_json, write_text
 from deepgbn_text import GeneralizedGBN
 from deepgbn_text.evaluate import compare_models, comparison_markdown, evaluate_model
 

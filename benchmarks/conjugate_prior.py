@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_corpora import load  # noqa: E402
 from deepgbn_text import GeneralizedGBN  # noqa: E402
-from deepgbn_text.atomic import write_json  # noqa: E402
+from deepgbn_text.storage.atomic import write_json  # noqa: E402
 from deepgbn_text.distributions import gamma_poisson_fixed_point  # noqa: E402
 from deepgbn_text.estimator import default_topics  # noqa: E402
 from deepgbn_text.evaluate import completion_perplexity, completion_split  # noqa: E402

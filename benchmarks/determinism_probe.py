@@ -25,7 +25,7 @@ from conftest import synthetic_counts  # noqa: E402
 
 from deepgbn_text.estimator import default_topics, resolve_device  # noqa: E402
 from deepgbn_text.model.gbn import GBN  # noqa: E402
-from deepgbn_text.train import TrainConfig, Trainer  # noqa: E402
+from deepgbn_text.training.trainer import TrainConfig, Trainer  # noqa: E402
 
 
 def differing(named_a: dict[str, torch.Tensor], named_b: dict[str, torch.Tensor]) -> dict[str, float]:

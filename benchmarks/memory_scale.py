@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from deepgbn_text.atomic import atomic_dir, write_json
-from deepgbn_text.corpus import COUNTS_DIR, doc_id_line, open_doc_ids, write_vocab_and_meta
-from deepgbn_text.csr_files import CSRWriter
+from deepgbn_text.storage.atomic import atomic_dir, write_json
+from deepgbn_text.storage.corpus import COUNTS_DIR, doc_id_line, open_doc_ids, write_vocab_and_meta
+from deepgbn_text.storage.csr_files import CSRWriter
 
 RESULTS = Path(__file__).parent / "results"
 CHUNK_DOCS = 50_000

@@ -38,7 +38,7 @@ def plot(paths: list[Path], out: Path, title: str = "") -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from deepgbn_text.atomic import atomic_path
+    from deepgbn_text.storage.atomic import atomic_path
 
     machines: dict[str, list[dict[str, Any]]] = {}  # files from the same machine are drawn as one run
     for path in paths:

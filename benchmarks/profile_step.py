@@ -111,7 +111,7 @@ def main() -> None:
     from deepgbn_text import Corpus
     from deepgbn_text.estimator import default_topics, resolve_device
     from deepgbn_text.model.gbn import GBN
-    from deepgbn_text.train import TrainConfig, Trainer, deterministic_on_cpu
+    from deepgbn_text.training.trainer import TrainConfig, Trainer, deterministic_on_cpu
 
     device = resolve_device(args.device)
     corpus = Corpus.load(args.folder)

@@ -376,7 +376,7 @@ def prepare_corpus(folder: Path) -> Path:
 
 
 def write_results(path: Path, payload: dict[str, Any]) -> None:
-    from deepgbn_text.atomic import write_json
+    from deepgbn_text.storage.atomic import write_json
 
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json(path, payload)

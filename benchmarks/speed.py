@@ -14,7 +14,7 @@ about 100 tokens per document, generated in chunks and cached as memory-mappable
 V = 5,000 when ``../shared/corpora`` exists, or prepared folders given with --corpus). Every
 configuration runs in a fresh process, so peaks do not mix: it maps the corpus (``Corpus.load``), builds
 the model (--layers widths 128-64-32..., --hidden), trains --warmup-steps steps, then times training with
-the library's own loop (``deepgbn_text.train.Trainer``, the loop ``GeneralizedGBN.fit`` runs, with the
+the library's own loop (``deepgbn_text.training.trainer.Trainer``, the loop ``GeneralizedGBN.fit`` runs, with the
 same deterministic kernels on CPU): a whole epoch over all N documents when it has at most --max-steps
 steps, else --max-steps steps over a random subset of the documents, and the epoch time is extrapolated
 from their documents/s (marked "extrapolated"). The epoch time covers everything in the loop: gathering
@@ -197,7 +197,7 @@ def fmt_num(x: float | None, digits: int = 0) -> str:
 
 
 def write_results(path: Path, payload: dict[str, Any]) -> None:
-    from deepgbn_text.atomic import write_json
+    from deepgbn_text.storage.atomic import write_json
 
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json(path, payload)
@@ -209,11 +209,11 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     from deepgbn_text import Corpus
-    from deepgbn_text.csr_files import row_sums
+    from deepgbn_text.storage.csr_files import row_sums
     from deepgbn_text.estimator import default_topics, resolve_device
     from deepgbn_text.model.batch import DeviceCSR
     from deepgbn_text.model.gbn import GBN
-    from deepgbn_text.train import TrainConfig, Trainer, deterministic_on_cpu
+    from deepgbn_text.training.trainer import TrainConfig, Trainer, deterministic_on_cpu
 
     if spec.get("host_data"):  # measure the host path (scipy gather, copy per chunk) even where the GPU has room
         DeviceCSR.fits = staticmethod(lambda counts, device: False)
@@ -458,7 +458,7 @@ class PerplexityTracker:
 
     def __call__(self, record: dict[str, Any]) -> None:
         from deepgbn_text.evaluate import completion_perplexity
-        from deepgbn_text.train import GBNWordDistribution
+        from deepgbn_text.training.trainer import GBNWordDistribution
 
         now = time.perf_counter()
         wall = now - self.started - self.paused

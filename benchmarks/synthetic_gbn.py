@@ -18,7 +18,7 @@ tokens of each (document, topic) pair, n_dk ~ Pois(lambda_d theta~_dk), then eac
 topic's distribution (inverse CDF). Documents are generated in chunks of ``CHUNK_DOCS`` rows, each with
 its own seed derived from (seed, V, chunk index), and the topics from (seed, V) alone, so the corpus of
 N documents is the first N rows of any larger one with the same seed and V. A corpus is written as a
-prepared corpus folder (format 2: memory-mappable ``counts/*.npy``, see ``deepgbn_text.csr_files``)
+prepared corpus folder (format 2: memory-mappable ``counts/*.npy``, see ``deepgbn_text.storage.csr_files``)
 that ``Corpus.load`` maps without reading it into memory.
 """
 from __future__ import annotations
@@ -36,9 +36,9 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from deepgbn_text.atomic import atomic_dir
-from deepgbn_text.corpus import COUNTS_DIR, Corpus, doc_id_line, open_doc_ids, write_vocab_and_meta
-from deepgbn_text.csr_files import CSRWriter
+from deepgbn_text.storage.atomic import atomic_dir
+from deepgbn_text.storage.corpus import COUNTS_DIR, Corpus, doc_id_line, open_doc_ids, write_vocab_and_meta
+from deepgbn_text.storage.csr_files import CSRWriter
 
 CHUNK_DOCS = 16384
 WIDTHS = (128, 64, 32)

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from deepgbn_text.atomic import write_json
+from deepgbn_text.storage.atomic import write_json
 
 SETTINGS = [("2, default (spinning)", 2, None), ("1", 1, None), ("2, OMP_WAIT_POLICY=PASSIVE", 2, "PASSIVE")]
 

@@ -212,10 +212,10 @@ def fit(
     The run folder holds checkpoint.pt while training: after a crash or Ctrl-C, run the same command
     with --resume RUN_FOLDER to continue where it stopped."""
     from deepgbn_text import GeneralizedGBN
-    from deepgbn_text.checkpoint import CHECKPOINT_FILE
+    from deepgbn_text.training.checkpoint import CHECKPOINT_FILE
     from deepgbn_text.estimator import CONFIG_FILE
-    from deepgbn_text.distributed import Ranks, init_from_environment, launched_by_torchrun
-    from deepgbn_text.diagnostics import collapse_messages
+    from deepgbn_text.training.distributed import Ranks, init_from_environment, launched_by_torchrun
+    from deepgbn_text.evaluate.diagnostics import collapse_messages
     from deepgbn_text.runs import default_run_dir, summarise, write_run
 
     _setup_logging()

@@ -42,7 +42,7 @@ def _num(value: Any, digits: int = 3) -> str:
 
 def _write_json(path: Optional[Path], obj: Any) -> None:
     if path is not None:
-        from deepgbn_text.atomic import write_json
+        from deepgbn_text.storage.atomic import write_json
 
         write_json(path, obj)
         stderr.print(f"wrote {escape(str(path))}", highlight=False)
@@ -230,7 +230,7 @@ def compare(
             plot_comparison(comparison, plot)
             stderr.print(f"wrote {escape(str(plot))}", highlight=False)
         if markdown is not None:
-            from deepgbn_text.atomic import write_text
+            from deepgbn_text.storage.atomic import write_text
 
             write_text(markdown, comparison_markdown(comparison))
             stderr.print(f"wrote {escape(str(markdown))}", highlight=False)

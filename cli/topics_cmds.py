@@ -44,7 +44,7 @@ def topics(
     Dead topics (prevalence below 1/(10 K)) are left out, and counted, unless --all-topics is given; the
     gensim format keeps every topic of its layer (item i is topic i)."""
     from deepgbn_text.export import TEXT_FORMATS, check_format, export_tree, format_from_suffix, load_tree, tree_text
-    from deepgbn_text.labels import apply_labels
+    from deepgbn_text.export.labels import apply_labels
 
     with user_errors():
         fmt = check_format(format) if format is not None else (format_from_suffix(out) if out is not None else None)

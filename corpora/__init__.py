@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
-from ..corpus import Corpus
+from ..storage.corpus import Corpus
 from ..errors import UserInputError
 from ..text import TextOptions, load_corpus
 from ..text.pipeline import build_corpus_from_stream

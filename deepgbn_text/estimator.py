@@ -24,19 +24,19 @@ from sklearn.utils import Tags
 from sklearn.utils._param_validation import InvalidParameterError, Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, check_non_negative, validate_data
 
-from .atomic import atomic_dir, read_json_object
-from .corpus import Corpus, as_count_matrix, counts_for_vocab, vocab_hash
-from .csr_files import take_rows
+from .storage.atomic import atomic_dir, read_json_object
+from .storage.corpus import Corpus, as_count_matrix, counts_for_vocab, vocab_hash
+from .storage.csr_files import take_rows
 from .distributions import POSTERIORS
 from .errors import UserInputError
 from .evaluate.perplexity import completion_perplexity, completion_split
 from .model.batch import SparseBatch
 from .model.gbn import LINKS, GBN
-from .model_config import check_config, check_digest, check_weights, weights_digest
+from .storage.model_config import check_config, check_digest, check_weights, weights_digest
 from .params import DeviceNames, InvalidParameter, option_name
 from .threads import training_threads
 from .model.refine import DEFAULT_PRIOR_SCALE
-from .train import (EVAL_BATCH_SIZE, CheckpointPlan, GBNWordDistribution, TrainConfig, Trainer, choose_prior_scale,
+from .training.trainer import (EVAL_BATCH_SIZE, CheckpointPlan, GBNWordDistribution, TrainConfig, Trainer, choose_prior_scale,
                     deterministic_on_cpu)
 from .tree import topic_id
 
@@ -511,7 +511,7 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         """Read a folder written by :meth:`save` (or a run folder). Never unpickles anything.
 
         config.json is checked against its schema and the weights against the configuration
-        (:mod:`deepgbn_text.model_config`) before use: a damaged or foreign folder is a UserInputError."""
+        (:mod:`deepgbn_text.storage.model_config`) before use: a damaged or foreign folder is a UserInputError."""
         import inspect
 
         folder = Path(path)

@@ -8,8 +8,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_dir
-from .checkpoint import CHECKPOINT_FILE
+from .storage.atomic import atomic_dir
+from .training.checkpoint import CHECKPOINT_FILE
 from .estimator import CONFIG_FILE, GeneralizedGBN
 
 TOPICS_JSON = "topics.json"
@@ -50,7 +50,7 @@ def write_run(
 
     topics.json holds every topic; topics.md hides the dead ones unless ``all_topics``. metrics.json holds
     the training summary and history, and per layer its near-duplicate and dead topics (``layers``)."""
-    from .diagnostics import layer_health
+    from .evaluate.diagnostics import layer_health
 
     tree = model.tree(top_n=top_n, min_edge=min_edge)
     with atomic_dir(out) as tmp:

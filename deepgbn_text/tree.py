@@ -5,22 +5,42 @@ Layers are numbered 1 (closest to the words) to L (the top); topic ids read ``L<
 """
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
 from .errors import UserInputError
 
-if TYPE_CHECKING:
-    from .estimator import GeneralizedGBN
-
 SCHEMA_VERSION = 1
+SCHEMA_FILE = Path(__file__).parent / "export" / "topics.schema.json"
+"""The JSON Schema of :meth:`Tree.to_dict` (topics.json), shipped with the exporters."""
 LABEL_WORDS = 3
 
 
 def topic_id(layer: int, index: int) -> str:
     return f"L{layer}-{index}"
+
+
+def schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) that topics.json and ``--format json`` files follow."""
+    return json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+
+
+class HierarchicalModel(Protocol):
+    """What :meth:`Tree.from_model` reads of a fitted model (GeneralizedGBN has it); the tree never imports
+    the estimator, the estimator builds the tree."""
+
+    topics_: Sequence[int]
+    topic_prevalence_: Sequence[Sequence[float]]
+    link: str
+
+    def topics(self, layer: int = 1, top_n: int = 10) -> list[list[tuple[str, float]]]: ...
+
+    def topic_children(self, layer: int) -> np.ndarray: ...
 
 
 @dataclass
@@ -63,7 +83,7 @@ class Tree:
     meta: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_model(cls, model: GeneralizedGBN, top_n: int = 10, min_edge: float = 0.05) -> Tree:
+    def from_model(cls, model: HierarchicalModel, top_n: int = 10, min_edge: float = 0.05) -> Tree:
         """Topics of every layer and, per parent, its children whose weight is at least ``min_edge``."""
         n_layers = len(model.topics_)
         nodes: list[TopicNode] = []
@@ -194,8 +214,7 @@ class Tree:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Tree:
         """The tree of :meth:`to_dict` output (topics.schema.json); ValueError saying what is wrong otherwise."""
-        from .export.json_format import schema
-        from .schema_check import validate
+        from .storage.schema_check import validate
 
         if data.get("schema_version") != SCHEMA_VERSION:
             raise ValueError(f"topics schema version {data.get('schema_version')!r} is not {SCHEMA_VERSION}")

@@ -8,9 +8,9 @@ import torch
 from torch import nn
 
 from deepgbn_text import GeneralizedGBN, UserInputError
-from deepgbn_text.averaging import WARMUP_UPDATES, ParameterAverage
+from deepgbn_text.training.averaging import WARMUP_UPDATES, ParameterAverage
 from deepgbn_text.model.gbn import GBN
-from deepgbn_text.train import Trainer
+from deepgbn_text.training.trainer import Trainer
 
 FAST = dict(n_topics=[6, 3], n_layers=2, epochs=4, batch_size=32, hidden=16, patience=50, device="cpu", seed=5,
             ema_decay=0.9)
@@ -74,7 +74,7 @@ def test_without_validation_the_fit_returns_the_average_the_callback_saw(small_c
 
 
 def test_validation_scores_and_keeps_the_average(small_corpus, monkeypatch):
-    import deepgbn_text.train as train_module
+    import deepgbn_text.training.trainer as train_module
 
     scored, real_elbo_sum = [], train_module._elbo_sum
 

@@ -10,7 +10,7 @@ import torch
 
 from deepgbn_text import GeneralizedGBN, UserInputError
 from deepgbn_text.model.gbn import GBN
-from deepgbn_text.train import Trainer, TrainingDiverged
+from deepgbn_text.training.trainer import Trainer, TrainingDiverged
 
 FAST = dict(n_topics=[6, 3], n_layers=2, epochs=4, batch_size=32, hidden=16, patience=50, device="cpu", seed=5)
 
@@ -129,7 +129,7 @@ def test_a_few_nan_steps_are_skipped_and_counted(small_corpus, monkeypatch):
 
 def test_a_skipped_step_leaves_parameters_and_adam_state_as_they_were(small_corpus, monkeypatch):
     from deepgbn_text.model.batch import SparseBatch
-    from deepgbn_text.train import TrainConfig
+    from deepgbn_text.training.trainer import TrainConfig
 
     module = GBN(small_corpus.n_words, [6, 3], hidden=16)
     trainer = Trainer(module, small_corpus.counts, np.arange(100), None, TrainConfig(epochs=1), 0, torch.device("cpu"))
@@ -164,7 +164,7 @@ def test_a_nan_gradient_with_a_finite_loss_is_skipped(small_corpus, monkeypatch)
 
 
 def test_the_learning_rate_halves_after_every_few_epochs_without_a_better_held_out_elbo(small_corpus, monkeypatch):
-    import deepgbn_text.train as train_module
+    import deepgbn_text.training.trainer as train_module
 
     calls = []
     monkeypatch.setattr(train_module, "_elbo_sum", lambda module, batches, device: calls.append(1) or -float(len(calls)))

@@ -13,7 +13,7 @@ from deepgbn_text.distributions import GAMMA_RATE, gamma_poisson_fixed_point
 from deepgbn_text.evaluate import completion_perplexity, completion_split
 from deepgbn_text.model import SparseBatch
 from deepgbn_text.model.refine import DEFAULT_PRIOR_SCALE, PRIOR_SCALES
-from deepgbn_text.train import GBNWordDistribution, choose_prior_scale
+from deepgbn_text.training.trainer import GBNWordDistribution, choose_prior_scale
 
 FAST = dict(n_topics=[6, 3], n_layers=2, epochs=8, hidden=32, patience=50, device="cpu", seed=2)
 

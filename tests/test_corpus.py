@@ -9,7 +9,7 @@ import pytest
 import scipy.sparse as sp
 
 from deepgbn_text import GeneralizedGBN, csr_files
-from deepgbn_text.corpus import Corpus, read_vocab
+from deepgbn_text.storage.corpus import Corpus, read_vocab
 from deepgbn_text.errors import UserInputError
 
 
@@ -223,7 +223,7 @@ def test_atomic_outputs_get_ordinary_permissions(tmp_path):
     import os
     import stat
 
-    from deepgbn_text.atomic import atomic_dir, write_text
+    from deepgbn_text.storage.atomic import atomic_dir, write_text
 
     write_text(tmp_path / "a.txt", "x")
     with atomic_dir(tmp_path / "d") as folder:

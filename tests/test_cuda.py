@@ -105,7 +105,7 @@ def test_step_operator_gradients_are_the_same_run_to_run(name):
 def graphed_trainer(counts, cuda_graphs: bool, **config):
     """A 2-layer model trained on CUDA with or without CUDA graphs; the trainer, after its run."""
     from deepgbn_text.model.gbn import GBN
-    from deepgbn_text.train import TrainConfig, Trainer
+    from deepgbn_text.training.trainer import TrainConfig, Trainer
 
     torch.manual_seed(0)
     device = torch.device("cuda")
@@ -118,7 +118,7 @@ def graphed_trainer(counts, cuda_graphs: bool, **config):
 
 
 def test_cuda_graphs_replay_steps_that_learn_as_eager_steps(small_corpus):
-    from deepgbn_text.graphed_steps import EAGER_WARMUP_STEPS
+    from deepgbn_text.training.graphed_steps import EAGER_WARMUP_STEPS
 
     graphed = graphed_trainer(small_corpus.counts, cuda_graphs=True)
     eager = graphed_trainer(small_corpus.counts, cuda_graphs=False)

@@ -8,7 +8,7 @@ import scipy.sparse as sp
 import torch
 
 from deepgbn_text import GeneralizedGBN
-from deepgbn_text.csr_files import row_sums
+from deepgbn_text.storage.csr_files import row_sums
 from deepgbn_text.model import batch as batch_module
 from deepgbn_text.model.batch import DeviceCSR, iter_batches
 

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from deepgbn_text.diagnostics import collapse_messages, layer_health, suggested_widths
+from deepgbn_text.evaluate.diagnostics import collapse_messages, layer_health, suggested_widths
 from deepgbn_text.tree import TopicNode, Tree
 
 V = 200

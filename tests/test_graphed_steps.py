@@ -10,10 +10,10 @@ import scipy.sparse as sp
 import torch
 
 from deepgbn_text.estimator import default_topics
-from deepgbn_text.graphed_steps import BUCKETS_PER_DOUBLING, StaticBatch, entry_bucket
+from deepgbn_text.training.graphed_steps import BUCKETS_PER_DOUBLING, StaticBatch, entry_bucket
 from deepgbn_text.model.batch import iter_batches
 from deepgbn_text.model.gbn import GBN
-from deepgbn_text.train import TrainConfig, Trainer
+from deepgbn_text.training.trainer import TrainConfig, Trainer
 
 from conftest import synthetic_counts
 

@@ -13,7 +13,7 @@ import pytest
 import scipy.sparse as sp
 
 from deepgbn_text.corpora import sample_path
-from deepgbn_text.corpus import Corpus
+from deepgbn_text.storage.corpus import Corpus
 from deepgbn_text.errors import UserInputError
 from deepgbn_text.text import TextOptions, build_corpus, load_corpus
 from deepgbn_text.text import streaming
@@ -123,8 +123,8 @@ def test_a_prepared_folder_loads_and_fits_without_spacy_or_gensim(tmp_path, smal
     small_corpus.save(tmp_path / "prepared")
     script = textwrap.dedent(f"""
         import sys
-        import deepgbn_text, deepgbn_text.estimator, deepgbn_text.corpus
-        from deepgbn_text.corpus import Corpus
+        import deepgbn_text, deepgbn_text.estimator, deepgbn_text.storage.corpus
+        from deepgbn_text.storage.corpus import Corpus
         from deepgbn_text.text import load_corpus
         import ggbn_topics.app
         corpus = load_corpus({str(tmp_path / "prepared")!r})

@@ -19,14 +19,14 @@ import scipy.sparse as sp
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from deepgbn_text.corpus import Corpus, as_count_matrix, load_npz_counts, read_vocab
+from deepgbn_text.storage.corpus import Corpus, as_count_matrix, load_npz_counts, read_vocab
 from deepgbn_text.errors import UserInputError
 from deepgbn_text.export import export_tree
 from deepgbn_text.export.common import FORMULA_STARTS
 from deepgbn_text.export.html_viewer import tree_html
 from deepgbn_text.export.json_format import read_tree_json
-from deepgbn_text.model_config import check_config
-from deepgbn_text.schema_check import is_unicode
+from deepgbn_text.storage.model_config import check_config
+from deepgbn_text.storage.schema_check import is_unicode
 from deepgbn_text.text import TextOptions, build_corpus, read_documents, vectorize
 from deepgbn_text.text.matrices import load_uci
 from deepgbn_text.text.tokenize import MAX_TOKEN_CHARS, split_long_text

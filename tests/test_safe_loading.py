@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 
 from conftest import synthetic_counts
 from deepgbn_text import Corpus, GeneralizedGBN
-from deepgbn_text.corpus import vocab_hash
+from deepgbn_text.storage.corpus import vocab_hash
 from deepgbn_text.errors import UserInputError
-from deepgbn_text.model_config import weights_digest
+from deepgbn_text.storage.model_config import weights_digest
 from deepgbn_text.runs import write_run
 from ggbn_topics.app import app
 

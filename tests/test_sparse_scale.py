@@ -12,8 +12,8 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from deepgbn_text.corpus import COUNTS_DIR, Corpus
-from deepgbn_text.csr_files import DATA_FILE, row_sums
+from deepgbn_text.storage.corpus import COUNTS_DIR, Corpus
+from deepgbn_text.storage.csr_files import DATA_FILE, row_sums
 from deepgbn_text.model.batch import iter_batches
 
 N_DOCS, N_WORDS, WORDS_PER_DOC = 1000, 2_000_000, 40

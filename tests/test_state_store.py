@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from deepgbn_text.state_store import StateStore
+from deepgbn_text.training.state_store import StateStore
 
 
 @pytest.mark.parametrize("device", ["cpu", "cuda"])  # "cuda" only picks the in-memory store: no GPU needed

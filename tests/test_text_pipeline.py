@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deepgbn_text.corpus import Corpus
+from deepgbn_text.storage.corpus import Corpus
 from deepgbn_text.errors import UserInputError
 from deepgbn_text.text import TextOptions, build_corpus, load_corpus, vectorize
 

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ..corpus import Corpus, counts_for_vocab
+from ..storage.corpus import Corpus, counts_for_vocab
 from ..errors import UserInputError
 from .lda import document_words, import_tomotopy, train_tomotopy, training_corpus
 

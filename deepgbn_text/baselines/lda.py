@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from ..corpus import Corpus, counts_for_vocab
+from ..storage.corpus import Corpus, counts_for_vocab
 from ..errors import UserInputError
 
 

@@ -6,7 +6,7 @@ from typing import Protocol
 import numpy as np
 import scipy.sparse as sp
 
-from ..csr_files import row_sums
+from ..storage.csr_files import row_sums
 
 PROBABILITY_FLOOR = 1e-12
 """Smallest word probability used in a log (a model that gives a held-out word zero mass is not infinite)."""

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ..corpus import Corpus
+from ..storage.corpus import Corpus
 from ..errors import UserInputError
 from .coherence import (DEFAULT_TOP_N, GENSIM_MEASURES, DocumentCooccurrence, gensim_coherence, nanmean,
                         npmi_per_topic, reference_texts, top_word_ids)
@@ -375,7 +375,7 @@ def _save_tree(model: Any, name: str, folder: str | os.PathLike[str], min_edge: 
     """``folder/<name>/topics.json``: a folder `ggbn-topics topics` opens like a run folder."""
     from pathlib import Path
 
-    from ..atomic import write_json
+    from ..storage.atomic import write_json
     from ..runs import TOPICS_JSON
 
     prevalence = None
@@ -492,7 +492,7 @@ def plot_comparison(comparison: dict[str, Any], path: str | os.PathLike[str]) ->
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..atomic import atomic_path
+    from ..storage.atomic import atomic_path
 
     rows = summary_rows(comparison)
     names = [r["model"] for r in rows]

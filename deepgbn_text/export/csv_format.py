@@ -5,7 +5,7 @@ import csv
 import os
 from pathlib import Path
 
-from ..atomic import atomic_path
+from ..storage.atomic import atomic_path
 from ..tree import Tree
 from .common import safe_row
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import atomic_path
+from ..storage.atomic import atomic_path
 from ..errors import UserInputError
 from ..tree import Tree, topic_id
 from .common import safe_row

@@ -4,7 +4,7 @@ from __future__ import annotations
 import html
 import os
 
-from ..atomic import write_text
+from ..storage.atomic import write_text
 from ..tree import Tree
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from ..atomic import write_json
+from ..storage.atomic import write_json
 from ..tree import Tree
 
 

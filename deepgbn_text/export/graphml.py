@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import xml.etree.ElementTree as ET
 
-from ..atomic import atomic_path
+from ..storage.atomic import atomic_path
 from ..tree import Tree
 from .common import word_list, xml_text
 

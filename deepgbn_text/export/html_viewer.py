@@ -12,7 +12,7 @@ import re
 import os
 from pathlib import Path
 
-from ..atomic import write_text
+from ..storage.atomic import write_text
 from ..tree import Tree
 
 TEMPLATE = Path(__file__).with_name("viewer.html")

@@ -1,21 +1,12 @@
 """``json``: the tree as documented, versioned JSON (see ``topics.schema.json``); the format of topics.json."""
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
-from typing import Any
 
-from ..atomic import read_json_object, write_json
+from ..storage.atomic import read_json_object, write_json
 from ..errors import UserInputError
-from ..tree import Tree
-
-SCHEMA_FILE = Path(__file__).with_name("topics.schema.json")
-
-
-def schema() -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) that topics.json and ``--format json`` files follow."""
-    return json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+from ..tree import SCHEMA_FILE, Tree, schema  # noqa: F401  (schema: this format's JSON Schema, read here too)
 
 
 def write_tree_json(tree: Tree, path: str | os.PathLike[str]) -> None:

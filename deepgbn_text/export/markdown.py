@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from ..atomic import write_text
+from ..storage.atomic import write_text
 from ..tree import Tree
 from .common import word_list
 

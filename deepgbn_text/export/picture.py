@@ -11,7 +11,7 @@ import textwrap
 import warnings
 from pathlib import Path
 
-from ..atomic import atomic_path
+from ..storage.atomic import atomic_path
 from ..errors import UserInputError
 from ..tree import TopicNode, Tree
 from .common import xml_text

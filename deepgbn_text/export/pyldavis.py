@@ -7,7 +7,7 @@ import os
 import numpy as np
 import scipy.sparse as sp
 
-from ..atomic import write_text
+from ..storage.atomic import write_text
 
 
 def _rows(matrix: np.ndarray) -> list[list[float]]:

@@ -9,7 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from ..csr_files import release_pages, take_rows
+from ..storage.csr_files import release_pages, take_rows
 
 CHUNK_DOCS = 8192
 """Documents gathered and copied to the device at once while training (about 30 MB for 100-word documents)."""
@@ -110,7 +110,7 @@ class DeviceCSR:
     several seconds an epoch."""
 
     def __init__(self, counts: sp.csr_matrix, row_tokens: np.ndarray, device: torch.device | str) -> None:
-        """``row_tokens``: every row's total count (:func:`~deepgbn_text.csr_files.row_sums` of ``counts``)."""
+        """``row_tokens``: every row's total count (:func:`~deepgbn_text.storage.csr_files.row_sums` of ``counts``)."""
         self.device = torch.device(device)
         self.n_words = counts.shape[1]
         self.row_entries = np.diff(np.asarray(counts.indptr, dtype=np.int64))

@@ -13,7 +13,7 @@ import numpy as np
 import scipy.io
 import scipy.sparse as sp
 
-from ..corpus import Corpus, as_count_matrix, load_npz_counts, read_vocab
+from ..storage.corpus import Corpus, as_count_matrix, load_npz_counts, read_vocab
 from ..errors import UserInputError
 
 INT32_MAX = int(np.iinfo(np.int32).max)

@@ -1,4 +1,4 @@
-"""From any input (raw text or a count matrix) to a :class:`~deepgbn_text.corpus.Corpus`.
+"""From any input (raw text or a count matrix) to a :class:`~deepgbn_text.storage.corpus.Corpus`.
 
 Raw text is streamed: only token ids and per-document CSR pieces are kept while tokenising; the
 vocabulary filter (min_df/max_df/max_vocab) is then a column selection on the sparse matrix. With
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from ..corpus import Corpus
+from ..storage.corpus import Corpus
 from ..errors import UserInputError
 from . import matrices
 from .options import TextOptions

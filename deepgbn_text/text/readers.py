@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from ..corpus import is_corpus_folder
+from ..storage.corpus import is_corpus_folder
 from ..errors import UserInputError
 
 logger = logging.getLogger("deepgbn_text")

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from ..atomic import atomic_dir
-from ..corpus import COUNTS_DIR, doc_id_line, open_doc_ids, write_vocab_and_meta
-from ..csr_files import CSRWriter
+from ..storage.atomic import atomic_dir
+from ..storage.corpus import COUNTS_DIR, doc_id_line, open_doc_ids, write_vocab_and_meta
+from ..storage.csr_files import CSRWriter
 from ..errors import UserInputError
 from .options import TextOptions
 from .pipeline import Progress, count_documents, load_corpus, resolve_format

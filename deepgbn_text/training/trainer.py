@@ -23,15 +23,15 @@ import torch
 
 from .averaging import ParameterAverage
 from .checkpoint import load_checkpoint, save_checkpoint
-from .csr_files import row_sums, take_rows
+from ..storage.csr_files import row_sums, take_rows
 from .distributed import Ranks
-from .distributions import POSITIVE_MIN
-from .errors import UserInputError
-from .evaluate.perplexity import completion_perplexity, completion_split
+from ..distributions import POSITIVE_MIN
+from ..errors import UserInputError
+from ..evaluate.perplexity import completion_perplexity, completion_split
 from .graphed_steps import GraphedSteps
-from .model.batch import DeviceCSR, SparseBatch, iter_batches
-from .model.gbn import GBN
-from .model.refine import DEFAULT_PRIOR_SCALE, PRIOR_SCALES, conjugate_bottom_means, refine_posterior_means
+from ..model.batch import DeviceCSR, SparseBatch, iter_batches
+from ..model.gbn import GBN
+from ..model.refine import DEFAULT_PRIOR_SCALE, PRIOR_SCALES, conjugate_bottom_means, refine_posterior_means
 from .state_store import StateStore
 
 EVAL_BATCH_SIZE = 1024

@@ -8,8 +8,8 @@ from typing import Any
 
 import torch
 
-from .atomic import atomic_path
-from .errors import UserInputError
+from ..storage.atomic import atomic_path
+from ..errors import UserInputError
 
 CHECKPOINT_FILE = "checkpoint.pt"
 CHECKPOINT_VERSION = 1

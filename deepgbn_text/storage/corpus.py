@@ -18,7 +18,7 @@ import scipy.sparse as sp
 
 from .atomic import atomic_dir, read_json_object
 from .csr_files import load_csr, take_rows, write_csr
-from .errors import UserInputError
+from ..errors import UserInputError
 
 COUNTS_DIR = "counts"
 """Format 2: the counts as memory-mappable indptr/indices/data .npy files (see :mod:`.csr_files`)."""
@@ -121,15 +121,11 @@ class Corpus:
     @classmethod
     def from_gensim(cls, dictionary: Any, bow: Iterable[Sequence[tuple[int, float]]],
                     doc_ids: Sequence[str] | None = None) -> Corpus:
-        """A Corpus from a gensim ``Dictionary`` and its bag-of-words corpus (see :mod:`.gensim_io`)."""
-        from .gensim_io import corpus_from_gensim
-
+        """A Corpus from a gensim ``Dictionary`` and its bag-of-words corpus (see :func:`corpus_from_gensim`)."""
         return corpus_from_gensim(dictionary, bow, doc_ids)
 
     def to_gensim(self) -> tuple[Any, list[list[tuple[int, int]]]]:
         """``(gensim Dictionary, bag-of-words corpus)`` of these documents; word id j is column j."""
-        from .gensim_io import corpus_to_gensim
-
         return corpus_to_gensim(self)
 
     def nonempty(self) -> Corpus:
@@ -310,3 +306,35 @@ def read_vocab(path: str | os.PathLike[str]) -> list[str]:
                                  "each word must appear once")
         first_line[word] = lineno
     return words
+
+
+# -- gensim: a Corpus to and from gensim's Dictionary and bag-of-words corpus (lists of (word_id, count)) --
+BagOfWords = Iterable[Sequence[tuple[int, float]]]
+
+
+def corpus_from_gensim(dictionary: Any, bow: BagOfWords, doc_ids: Sequence[str] | None = None) -> Corpus:
+    """A Corpus of the documents ``bow`` with the words of ``dictionary`` (column ``j`` is the j-th id in
+    increasing order, so a dictionary with gaps in its ids, e.g. after ``filter_tokens``, still works)."""
+    from gensim.matutils import corpus2csc
+
+    ids = sorted(dictionary.keys())
+    if not ids:
+        raise UserInputError("the gensim Dictionary is empty")
+    column = np.full(ids[-1] + 1, -1, dtype=np.int64)
+    column[ids] = np.arange(len(ids))
+    counts = sp.csr_matrix(corpus2csc(bow, num_terms=ids[-1] + 1, dtype=np.float64).T)
+    if counts.nnz and (column[counts.indices] < 0).any():
+        raise UserInputError("the bag-of-words corpus uses a word id that is not in the Dictionary")
+    counts = counts[:, ids]
+    return Corpus(counts, [dictionary[i] for i in ids], list(doc_ids or []))
+
+
+def corpus_to_gensim(corpus: Corpus) -> tuple[Any, list[list[tuple[int, int]]]]:
+    """``(Dictionary, bow)``: word id ``j`` is the corpus's column ``j``; document frequencies and counts
+    are those of the corpus."""
+    from gensim.corpora import Dictionary
+
+    counts = corpus.counts
+    bow = [list(zip(counts.indices[a:b].tolist(), counts.data[a:b].tolist()))
+           for a, b in zip(counts.indptr[:-1], counts.indptr[1:])]
+    return Dictionary.from_corpus(bow, id2word=dict(enumerate(corpus.vocab))), bow

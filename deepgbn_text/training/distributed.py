@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .errors import UserInputError
+from ..errors import UserInputError
 
 
 def launched_by_torchrun() -> bool:

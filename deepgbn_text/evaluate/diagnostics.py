@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
-from .evaluate.diversity import NEAR_DUPLICATE_TOP_N, dead_topics, near_duplicates
-from .tree import Tree
+from .diversity import NEAR_DUPLICATE_TOP_N, dead_topics, near_duplicates
+from ..tree import Tree
 
 if TYPE_CHECKING:
-    from .estimator import GeneralizedGBN
+    from ..estimator import GeneralizedGBN
 
 COLLAPSE_SHARE = 0.1
 """A layer >= 2 collapses when more than this share of its topics are near-duplicates."""

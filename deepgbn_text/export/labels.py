@@ -4,10 +4,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .atomic import read_json_object
-from .errors import UserInputError
-from .schema_check import is_unicode
-from .tree import Tree
+from ..storage.atomic import read_json_object
+from ..errors import UserInputError
+from ..storage.schema_check import is_unicode
+from ..tree import Tree
 
 
 def read_labels(path: str | os.PathLike[str]) -> dict[str, str]:

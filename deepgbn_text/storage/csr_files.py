@@ -15,7 +15,7 @@ from typing import BinaryIO
 import numpy as np
 import scipy.sparse as sp
 
-from .errors import UserInputError
+from ..errors import UserInputError
 
 INDPTR_FILE = "indptr.npy"
 INDICES_FILE = "indices.npy"

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import torch
 
-from .model.batch import SparseBatch
+from ..model.batch import SparseBatch
 
 BUCKETS_PER_DOUBLING = 8
 """Entry counts are padded up to one of this many sizes per doubling (at most 1/8 of padding), so an

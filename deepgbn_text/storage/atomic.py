@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import UserInputError
+from ..errors import UserInputError
 
 
 def _umask() -> int:

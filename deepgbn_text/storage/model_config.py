@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from .corpus import vocab_hash
-from .errors import UserInputError
+from ..errors import UserInputError
 from .schema_check import SchemaError, validate
 
 ARCHITECTURE_PARAMS = ("n_layers", "link", "encoder", "hidden")
