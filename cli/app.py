@@ -266,6 +266,9 @@ def fit(
     stderr.print(f"trained {summary['epochs_run']} epochs in {summary['fit_seconds']:.1f} s on {model.device_}"
               + (f"; best epoch {summary['best_epoch']}: val perplexity {summary['val_perplexity']:.1f}"
                  if "best_epoch" in summary else ""))
+    if hasattr(model, "val_perplexity_"):
+        stderr.print(f"validation perplexity {model.val_perplexity_:.1f} with the conjugate inference "
+                     f"(prior scale {model.prior_scale_:g}, chosen on the validation documents)")
     tree = model.tree(top_n=top_words, min_edge=min_edge)
     print_tree(tree if all_topics else tree.without_dead(), top_words)
     for message in collapse_messages(model):

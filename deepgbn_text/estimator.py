@@ -299,8 +299,8 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
             trainer = Trainer(self.module_, counts, train_rows, val_rows, config, seed, self.device_, callback, plan)
             history = trainer.run()
             if self.conjugate_steps and trainer.val is not None:
-                self.prior_scale_ = choose_prior_scale(self.module_, self.device_, trainer.val.observed,
-                                                       trainer.val.heldout, self.conjugate_steps)
+                self.prior_scale_, self.val_perplexity_ = choose_prior_scale(
+                    self.module_, self.device_, trainer.val.observed, trainer.val.heldout, self.conjugate_steps)
         return history
 
     def check_corpus(self, corpus: Corpus, min_docs: int | None = None) -> np.ndarray:

@@ -69,10 +69,11 @@ def fitted(small_corpus):
 def test_fit_chooses_the_prior_scale_with_the_lowest_validation_perplexity(fitted, small_corpus):
     assert fitted.prior_scale_ in PRIOR_SCALES
     observed, heldout = completion_split(small_corpus.counts[:60], seed=0)
-    chosen = choose_prior_scale(fitted.module_, fitted.device_, observed, heldout, 20)
+    chosen, score = choose_prior_scale(fitted.module_, fitted.device_, observed, heldout, 20)
     scores = {s: completion_perplexity(GBNWordDistribution(fitted.module_, fitted.device_, 1, 0, 20, s), observed, heldout)
               for s in PRIOR_SCALES}
-    assert scores[chosen] == min(scores.values())
+    assert scores[chosen] == min(scores.values()) == score
+    assert fitted.val_perplexity_ > 1
 
 
 def test_conjugate_steps_change_layer_one_only_and_zero_is_the_encoder_mean(fitted, small_corpus):

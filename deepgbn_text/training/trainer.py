@@ -148,13 +148,14 @@ class GBNWordDistribution:
 
 
 def choose_prior_scale(module: GBN, device: torch.device, observed: sp.csr_matrix, heldout: sp.csr_matrix,
-                       conjugate_steps: int) -> float:
+                       conjugate_steps: int) -> tuple[float, float]:
     """The scale of PRIOR_SCALES whose conjugate inference gives the lowest completion perplexity on the
-    validation documents' held-out words (the first on a tie)."""
+    validation documents' held-out words (the first on a tie), and that perplexity."""
     module.eval()
     scores = [completion_perplexity(GBNWordDistribution(module, device, 1, 0, conjugate_steps, scale), observed, heldout)
               for scale in PRIOR_SCALES]
-    return PRIOR_SCALES[int(np.argmin(scores))]
+    best = int(np.argmin(scores))
+    return PRIOR_SCALES[best], scores[best]
 
 
 def _elbo_sum(module: GBN, batches: Iterator[tuple[int, SparseBatch]], device: torch.device) -> float:
