@@ -1,122 +1,24 @@
 """ggbn-topics: parse options, call the deepgbn_text API, print results. No modelling code here."""
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import logging
-import os
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from deepgbn_text.errors import UserInputError
 
-app = typer.Typer(
-    name="ggbn-topics",
-    help="Deep topic models (Generalized Gamma Belief Network) for text and count data.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-PIPE_WIDTH = 200
-"""Console width when output goes to a file or a pipe: tables keep their rows on one line (rich would
-otherwise assume 80 columns; COLUMNS still overrides)."""
-
-
-def _console(to_stderr: bool = False) -> Console:
-    stream = sys.stderr if to_stderr else sys.stdout
-    width = None if stream.isatty() or "COLUMNS" in os.environ else PIPE_WIDTH
-    return Console(stderr=to_stderr, width=width)
-
-
-stderr = _console(to_stderr=True)
-stdout = _console()
-
-InputArg = Annotated[Path, typer.Argument(help="Text file (.txt/.txt.gz, one document per line), folder of .txt files, "
-                                               ".csv/.jsonl/.parquet, counts .npz, UCI docword, .mtx, or a prepared corpus folder.")]
-FormatOpt = Annotated[Optional[str], typer.Option("--format", help="Input format: txt, dir, csv, jsonl, parquet, npz, uci, mtx, corpus (default: from the name/content).")]
-TextColumnOpt = Annotated[Optional[str], typer.Option(help="Column/field holding the text in CSV/JSONL/Parquet input (default: text).")]
-VocabOpt = Annotated[Optional[Path], typer.Option("--vocab", help="Vocabulary file (one word per line) for .npz/.mtx input.")]
-MinDfOpt = Annotated[float, typer.Option(help="Drop words in fewer documents than this (a count >= 1, or a fraction < 1).")]
-MaxDfOpt = Annotated[float, typer.Option(help="Drop words in more than this fraction of documents (or this many, if > 1).")]
-MaxVocabOpt = Annotated[Optional[int], typer.Option(help="Keep at most this many words (most frequent first).")]
-MinLenOpt = Annotated[Optional[int], typer.Option(help="Drop tokens shorter than this (default: 3; 1 for zh, ja, th).")]
-LangOpt = Annotated[str, typer.Option("--lang", help="Language of the text, a spaCy code such as en, de, fr, es, ru, "
-                                      "zh: its tokenizer and stop words (offline).")]
-StopOpt = Annotated[Optional[Path], typer.Option("--stopwords-file", help="Extra stop words, one per line.")]
-LemmaOpt = Annotated[bool, typer.Option("--lemmatize/--no-lemmatize", help="Lookup lemmatisation (needs spacy-lookups-data).")]
-PhrasesOpt = Annotated[bool, typer.Option("--phrases/--no-phrases", help="Join frequent bigrams (gensim Phrases).")]
-ProcOpt = Annotated[int, typer.Option(help="Processes for tokenisation.")]
-AllTopicsOpt = Annotated[bool, typer.Option("--all-topics", help="Keep dead topics (prevalence below 1/(10 K)) "
-                                            "in the printed tree and exports; topics.json always has them.")]
-
-
-@contextlib.contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn a user's mistake into one line on stderr and exit code 2 (never a traceback)."""
-    try:
-        yield
-    except UserInputError as exc:
-        stderr.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
-    except KeyboardInterrupt as exc:
-        stderr.print(f"interrupted: {escape(str(exc))}" if str(exc) else "interrupted", highlight=False, soft_wrap=True)
-        raise typer.Exit(130) from None
-
-
-def _setup_logging() -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-    logging.basicConfig(level=logging.WARNING, handlers=[handler])
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TextColumn("{task.fields[status]}"), console=stderr, transient=False, disable=not stderr.is_terminal,
-    )
-
-
-def _text_options(min_df: float, max_df: float, max_vocab: Optional[int], min_token_len: Optional[int],
-                  stopwords: Optional[Path], lemmatize: bool, phrases: bool, n_process: int, lang: str):
-    from deepgbn_text.text import TextOptions
-
-    options = TextOptions(lemmatize=lemmatize, stopwords_file=str(stopwords) if stopwords else None,
-                          min_token_len=min_token_len, min_df=min_df, max_df=max_df, max_vocab=max_vocab,
-                          phrases=phrases, n_process=n_process, lang=lang)
-    options.validate()
-    return options
-
-
-def _load_input(path: Path, fmt, text_column, vocab, options):
-    from deepgbn_text.text import load_corpus
-
-    with _progress() as progress:
-        task = progress.add_task("reading", total=None, status="")
-        corpus = load_corpus(path, fmt=fmt, text_column=text_column, vocab_path=str(vocab) if vocab else None,
-                             options=options, progress=lambda n: progress.update(task, completed=n, status=f"{n} docs"))
-    return corpus
-
-
-def _parse_topics(topics: Optional[str]) -> Optional[list[int]]:
-    if topics is None:
-        return None
-    try:
-        return [int(part) for part in topics.split(",") if part.strip()]
-    except ValueError:
-        raise UserInputError(f"--topics must be comma-separated integers such as 128,64,32, got {topics!r}") from None
-
+from .common import (MODEL, OUTPUT, TRAINING, AllTopicsOpt, DeviceOpt, FormatOpt, InputArg, LangOpt, LemmaOpt,
+                     MaxDfOpt, MaxVocabOpt, MinDfOpt, MinLenOpt, PhrasesOpt, ProcOpt, SeedOpt, StopOpt, TextColumnOpt,
+                     VocabOpt, _load_input, _parse_topics, _progress, _setup_logging, _text_options, app, print_tree,
+                     stderr, stdout, user_errors)
 
 @app.command()
 def prepare(
     input: InputArg,
-    out: Annotated[Path, typer.Option("--out", help="Folder to write counts/ (indptr, indices, data .npy), vocab.txt, doc_ids.txt and meta.json into.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder to write counts/ (indptr, indices, data .npy), vocab.txt, doc_ids.txt and meta.json into.",
+                                     rich_help_panel=OUTPUT)],
     format: FormatOpt = None,
     text_column: TextColumnOpt = None,
     vocab: VocabOpt = None,
@@ -149,50 +51,50 @@ def prepare(
 @app.command()
 def fit(
     input: InputArg,
-    layers: Annotated[int, typer.Option("--layers", help="Number of gamma layers.")] = 3,
-    topics: Annotated[Optional[str], typer.Option(help="Widths per layer, bottom first, e.g. 128,32,8 (default: 128, then a quarter per layer twice, then half).")] = None,
-    link: Annotated[str, typer.Option(help="nonlinear (Generalized GBN) or linear (GBN).")] = "nonlinear",
-    encoder: Annotated[str, typer.Option(help="upward-downward (heads read the prior from above) or upward.")] =
+    layers: Annotated[int, typer.Option("--layers", help="Number of gamma layers.", rich_help_panel=MODEL)] = 3,
+    topics: Annotated[Optional[str], typer.Option(help="Widths per layer, bottom first, e.g. 128,32,8 (default: 128, then a quarter per layer twice, then half).", rich_help_panel=MODEL)] = None,
+    link: Annotated[str, typer.Option(help="nonlinear (Generalized GBN) or linear (GBN).", rich_help_panel=MODEL)] = "nonlinear",
+    encoder: Annotated[str, typer.Option(help="upward-downward (heads read the prior from above) or upward.", rich_help_panel=MODEL)] =
         "upward-downward",
-    posterior: Annotated[str, typer.Option(help="Posterior family per layer: weibull or gamma (implicit reparameterisation).")] =
+    posterior: Annotated[str, typer.Option(help="Posterior family per layer: weibull or gamma (implicit reparameterisation).", rich_help_panel=MODEL)] =
         "weibull",
-    hidden: Annotated[int, typer.Option(help="Encoder and link hidden width.")] = 256,
+    hidden: Annotated[int, typer.Option(help="Encoder and link hidden width.", rich_help_panel=MODEL)] = 256,
     layer_likelihood: Annotated[float, typer.Option(help="Weight of every upper layer's own Poisson likelihood "
-                                "of the words, through the bottom topics (0: off).")] = 1.0,
+                                "of the words, through the bottom topics (0: off).", rich_help_panel=MODEL)] = 1.0,
     balanced_links: Annotated[bool, typer.Option("--balanced-links/--free-links", help="Upper loadings as a "
                               "transport plan with uniform marginals (every child shared out equally) or a "
-                              "free column softmax.")] = True,
+                              "free column softmax.", rich_help_panel=MODEL)] = True,
     upper_concentration: Annotated[float, typer.Option(help="Dirichlet concentration on the upper loadings' "
-                                   "columns (< 1: parents of few children; 1: flat).")] = 0.1,
+                                   "columns (< 1: parents of few children; 1: flat).", rich_help_panel=MODEL)] = 0.1,
     gate_max: Annotated[float, typer.Option(help="Largest weight of the non-linear expert in a link "
-                        "(0: the linear path only).")] = 0.1,
+                        "(0: the linear path only).", rich_help_panel=MODEL)] = 0.1,
     conjugate_steps: Annotated[int, typer.Option(help="Fixed-point steps of the bottom layer's conjugate "
                                "update over a document's words under the prior from the layer above, after the "
-                               "encoder, when predicting words (0: the encoder's mean).")] = 20,
-    epochs: Annotated[int, typer.Option(help="Maximum training epochs.")] = 300,
-    batch_size: Annotated[int, typer.Option(help="Documents per minibatch.")] = 64,
-    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 3e-3,
-    kl_warmup: Annotated[float, typer.Option(help="Share of epochs over which the KL weight rises to 1.")] = 0.1,
-    val_fraction: Annotated[float, typer.Option(help="Share of documents held out for early stopping.")] = 0.1,
-    patience: Annotated[int, typer.Option(help="Epochs without held-out ELBO gain before stopping.")] = 30,
+                               "encoder, when predicting words (0: the encoder's mean).", rich_help_panel=MODEL)] = 20,
+    epochs: Annotated[int, typer.Option(help="Maximum training epochs.", rich_help_panel=TRAINING)] = 300,
+    batch_size: Annotated[int, typer.Option(help="Documents per minibatch.", rich_help_panel=TRAINING)] = 64,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.", rich_help_panel=TRAINING)] = 3e-3,
+    kl_warmup: Annotated[float, typer.Option(help="Share of epochs over which the KL weight rises to 1.", rich_help_panel=TRAINING)] = 0.1,
+    val_fraction: Annotated[float, typer.Option(help="Share of documents held out for early stopping.", rich_help_panel=TRAINING)] = 0.1,
+    patience: Annotated[int, typer.Option(help="Epochs without held-out ELBO gain before stopping.", rich_help_panel=TRAINING)] = 30,
     lr_decay_patience: Annotated[int, typer.Option(
-        help="Halve the learning rate after every this many epochs without held-out ELBO gain (0: never).")] = 0,
+        help="Halve the learning rate after every this many epochs without held-out ELBO gain (0: never).", rich_help_panel=TRAINING)] = 0,
     ema_decay: Annotated[float, typer.Option(
-        help="Validate and keep a moving average of the parameters with this decay per step (0: off; try 0.995).")] = 0.0,
+        help="Validate and keep a moving average of the parameters with this decay per step (0: off; try 0.995).", rich_help_panel=TRAINING)] = 0.0,
     torch_compile: Annotated[bool, typer.Option("--torch-compile", help="Fuse the training step's kernels with "
-                             "torch.compile (needs a C++ compiler on CPU, Triton on GPU; the first steps compile).")] = False,
+                             "torch.compile (needs a C++ compiler on CPU, Triton on GPU; the first steps compile).", rich_help_panel=TRAINING)] = False,
     cuda_graphs: Annotated[bool, typer.Option("--cuda-graphs/--no-cuda-graphs", help="On a GPU, replay each "
-                           "training step from a CUDA graph (one process, without --torch-compile).")] = True,
-    seed: Annotated[int, typer.Option(help="Random seed (same seed and device: same model).")] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    out: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default runs/<input>-<timestamp>).")] = None,
+                           "training step from a CUDA graph (one process, without --torch-compile).", rich_help_panel=TRAINING)] = True,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "auto",
+    out: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default runs/<input>-<timestamp>).", rich_help_panel=OUTPUT)] = None,
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue the interrupted run in this folder "
-                                                   "(give the same input and options as before).")] = None,
-    checkpoint_every: Annotated[int, typer.Option(help="Also checkpoint every this many steps (0: at epoch ends only).")] = 0,
+                                                   "(give the same input and options as before).", rich_help_panel=TRAINING)] = None,
+    checkpoint_every: Annotated[int, typer.Option(help="Also checkpoint every this many steps (0: at epoch ends only).", rich_help_panel=TRAINING)] = 0,
     distributed: Annotated[Optional[bool], typer.Option("--distributed/--no-distributed", help="Data-parallel "
-                           "training under torchrun (default: on when torchrun started the command).")] = None,
-    top_words: Annotated[int, typer.Option(help="Words per topic in topics.json/md and the printed tree.")] = 10,
-    min_edge: Annotated[float, typer.Option(help="Smallest parent -> child weight kept in the tree.")] = 0.05,
+                           "training under torchrun (default: on when torchrun started the command).", rich_help_panel=TRAINING)] = None,
+    top_words: Annotated[int, typer.Option(help="Words per topic in topics.json/md and the printed tree.", rich_help_panel=OUTPUT)] = 10,
+    min_edge: Annotated[float, typer.Option(help="Smallest parent -> child weight kept in the tree.", rich_help_panel=OUTPUT)] = 0.05,
     all_topics: AllTopicsOpt = False,
     format: FormatOpt = None,
     text_column: TextColumnOpt = None,
@@ -276,41 +178,12 @@ def fit(
     stderr.print(f"wrote {run_dir}")
 
 
-def hidden_note(tree) -> str:
-    """The line saying how many dead topics ``tree`` hides ("" when none)."""
-    return f"{tree.hidden_note}; --all-topics shows them" if tree.hidden_note else ""
-
-
-def print_tree(tree, top_words: int) -> None:
-    """Show the hierarchy with rich: top layer first, each topic's children nested below it, each topic under
-    its heaviest parent only; custom topic names (``--labels``) come before the words; then how many dead
-    topics the tree hides."""
-    from rich.tree import Tree as RichTree
-
-    root = RichTree(f"[bold]{tree.n_layers}-layer topic tree[/]")
-    placed = tree.outline_children()
-
-    def add(parent, node, depth: int) -> None:
-        words = escape(" ".join(w for w, _ in node.words[:top_words]))
-        name = f"[bold]{escape(node.name)}[/] " if node.name else ""
-        branch = parent.add(f"[bold cyan]{node.id}[/] {name}[dim]{node.prevalence:.1%}[/] {words}")
-        if depth < 2:
-            for child, _ in placed.get(node.id, []):
-                add(branch, child, depth + 1)
-
-    for top in tree.layer(tree.n_layers):
-        add(root, top, 0)
-    stdout.print(root)
-    if hidden_note(tree):
-        stdout.print(hidden_note(tree), highlight=False, soft_wrap=True)
-
-
 def main() -> None:
     """Console-script entry point."""
     app()
 
 
-from . import evaluate_cmds, topics_cmds  # noqa: E402,F401  (they register their commands on ``app``)
+from . import evaluate_cmds, topics_cmds  # noqa: E402,F401  (after prepare and fit: --help lists commands in this order)
 
 
 if __name__ == "__main__":

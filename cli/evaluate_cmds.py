@@ -10,12 +10,10 @@ from rich.table import Table
 
 from deepgbn_text.errors import UserInputError
 
-from .app import (FormatOpt, InputArg, LangOpt, LemmaOpt, MaxDfOpt, MaxVocabOpt, MinDfOpt, MinLenOpt, PhrasesOpt, ProcOpt,
-                  StopOpt, TextColumnOpt, VocabOpt, _load_input, _parse_topics, _setup_logging, _text_options, app,
-                  stderr, stdout, user_errors)
-
-SeedOpt = Annotated[int, typer.Option(help="Seed of the document-completion split (and of the models in compare).")]
-JsonOpt = Annotated[Optional[Path], typer.Option("--json", help="Write the full results as JSON here.")]
+from .common import (EVALUATION, MODEL, OUTPUT, TRAINING, DeviceOpt, EdgeOpt, FormatOpt, InputArg, JsonOpt, LangOpt,
+                     LemmaOpt, MaxDfOpt, MaxVocabOpt, MinDfOpt, MinLenOpt, PhrasesOpt, ProcOpt, RefineOpt, SplitSeedOpt,
+                     StopOpt, TextColumnOpt, VocabOpt, _load_input, _parse_topics, _setup_logging, _text_options, app,
+                     stderr, stdout, user_errors)
 
 
 def _read_texts(path: Path, text_column: Optional[str]) -> list[str]:
@@ -47,23 +45,21 @@ def _write_json(path: Optional[Path], obj: Any) -> None:
         write_json(path, obj)
         stderr.print(f"wrote {escape(str(path))}", highlight=False)
 
-RefineOpt = Annotated[int, typer.Option(help="Test-time ELBO steps refining each document's posterior "
-                                               "(ggbn/gbn; 0: the encoder's mean).")]
 
 @app.command()
 def evaluate(
     run: Annotated[Path, typer.Argument(help="Run folder written by `fit` (or a folder written by save()).")],
     test: Annotated[Path, typer.Option("--test", help="Test documents, one per line (.txt/.txt.gz; or .csv/.jsonl/folder).")],
     reference: Annotated[Optional[Path], typer.Option(help="Reference documents for coherence, e.g. the training text "
-                                                           "(default: the test documents).")] = None,
+                                                           "(default: the test documents).", rich_help_panel=EVALUATION)] = None,
     json_out: JsonOpt = None,
     labels: Annotated[Optional[Path], typer.Option("--labels", help="Labels of the --reference documents, one per line "
-                                                                     "(for the classifier's training side).")] = None,
-    test_labels: Annotated[Optional[Path], typer.Option("--test-labels", help="Labels of the test documents, one per line.")] = None,
-    seed: SeedOpt = 0,
-    top_words: Annotated[int, typer.Option(help="Top words per topic for NPMI, C_V and UMass.")] = 10,
-    min_edge: Annotated[float, typer.Option(help="Smallest parent -> child weight counted as a tree edge.")] = 0.05,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+                                                                     "(for the classifier's training side).", rich_help_panel=EVALUATION)] = None,
+    test_labels: Annotated[Optional[Path], typer.Option("--test-labels", help="Labels of the test documents, one per line.", rich_help_panel=EVALUATION)] = None,
+    seed: SplitSeedOpt = 0,
+    top_words: Annotated[int, typer.Option(help="Top words per topic for NPMI, C_V and UMass.", rich_help_panel=EVALUATION)] = 10,
+    min_edge: EdgeOpt = 0.05,
+    device: DeviceOpt = "auto",
     refine_steps: RefineOpt = 0,
     text_column: TextColumnOpt = None,
     min_token_len: MinLenOpt = None,
@@ -134,30 +130,30 @@ def evaluate(
 @app.command()
 def compare(
     corpus: InputArg,
-    test: Annotated[Optional[Path], typer.Option("--test", help="Test documents (default: hold out 20% of CORPUS).")] = None,
+    test: Annotated[Optional[Path], typer.Option("--test", help="Test documents (default: hold out 20% of CORPUS).", rich_help_panel=EVALUATION)] = None,
     reference: Annotated[Optional[Path], typer.Option(help="External reference documents for coherence "
-                                                           "(default: the training documents).")] = None,
+                                                           "(default: the training documents).", rich_help_panel=EVALUATION)] = None,
     models: Annotated[str, typer.Option(help="Comma-separated: ggbn, gbn, lda-sklearn, lda-gensim, lda-tomotopy, "
-                                              "hlda-tomotopy, pam-tomotopy, hpam-tomotopy.")] =
+                                              "hlda-tomotopy, pam-tomotopy, hpam-tomotopy.", rich_help_panel=MODEL)] =
         "ggbn,gbn,lda-sklearn,lda-gensim",
-    layers: Annotated[int, typer.Option("--layers", help="Layers of ggbn/gbn and depth of hlda-tomotopy.")] = 3,
+    layers: Annotated[int, typer.Option("--layers", help="Layers of ggbn/gbn and depth of hlda-tomotopy.", rich_help_panel=MODEL)] = 3,
     topics: Annotated[Optional[str], typer.Option(help="Widths per layer, bottom first; LDA uses the first, "
                                                        "pam/hpam the first two (sub-, super-topics) "
-                                                       "(default: 128, a quarter per layer twice, then half).")] = None,
-    epochs: Annotated[int, typer.Option(help="Maximum training epochs of ggbn/gbn.")] = 300,
-    hidden: Annotated[int, typer.Option(help="Encoder and link hidden width of ggbn/gbn.")] = 256,
-    batch_size: Annotated[int, typer.Option(help="Documents per minibatch (ggbn/gbn).")] = 64,
-    seed: SeedOpt = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+                                                       "(default: 128, a quarter per layer twice, then half).", rich_help_panel=MODEL)] = None,
+    epochs: Annotated[int, typer.Option(help="Maximum training epochs of ggbn/gbn.", rich_help_panel=TRAINING)] = 300,
+    hidden: Annotated[int, typer.Option(help="Encoder and link hidden width of ggbn/gbn.", rich_help_panel=MODEL)] = 256,
+    batch_size: Annotated[int, typer.Option(help="Documents per minibatch (ggbn/gbn).", rich_help_panel=TRAINING)] = 64,
+    seed: SplitSeedOpt = 0,
+    device: DeviceOpt = "auto",
     refine_steps: RefineOpt = 0,
     json_out: JsonOpt = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Write a PNG of perplexity and NPMI per model, "
-                                                 "and TD per level and PCD per pair of layers, here.")] = None,
-    markdown: Annotated[Optional[Path], typer.Option("--markdown", help="Write the table as markdown here.")] = None,
+                                                 "and TD per level and PCD per pair of layers, here.", rich_help_panel=OUTPUT)] = None,
+    markdown: Annotated[Optional[Path], typer.Option("--markdown", help="Write the table as markdown here.", rich_help_panel=OUTPUT)] = None,
     save_trees: Annotated[Optional[Path], typer.Option("--save-trees", help="Write each model's tree here as "
-                                                       "<model>/topics.json (open with `ggbn-topics topics DIR/<model>`).")] = None,
-    min_edge: Annotated[float, typer.Option(help="Smallest parent -> child weight counted as a tree edge.")] = 0.05,
-    gibbs_iterations: Annotated[int, typer.Option(help="Gibbs sweeps of the tomotopy models (lda, hlda, pam, hpam).")] = 1000,
+                                                       "<model>/topics.json (open with `ggbn-topics topics DIR/<model>`).", rich_help_panel=OUTPUT)] = None,
+    min_edge: EdgeOpt = 0.05,
+    gibbs_iterations: Annotated[int, typer.Option(help="Gibbs sweeps of the tomotopy models (lda, hlda, pam, hpam).", rich_help_panel=TRAINING)] = 1000,
     format: FormatOpt = None,
     text_column: TextColumnOpt = None,
     vocab: VocabOpt = None,

@@ -11,7 +11,8 @@ from rich.table import Table
 
 from deepgbn_text.errors import UserInputError
 
-from .app import AllTopicsOpt, LangOpt, MinLenOpt, app, hidden_note, print_tree, stderr, stdout, user_errors
+from .common import (OUTPUT, TEXT, AllTopicsOpt, DeviceOpt, LangOpt, LemmaOpt, MinLenOpt, PhrasesOpt, TextColumnOpt, app,
+                     hidden_note, print_tree, stderr, stdout, user_errors)
 
 FORMAT_HELP = "json, md, csv, dot, graphml, html, png, svg or gensim (default: from --out's suffix; none: print the tree)."
 
@@ -31,12 +32,12 @@ def _print_layer(tree, layer: int, top_words: int) -> None:
 @app.command()
 def topics(
     run: Annotated[Path, typer.Argument(help="Run folder written by `fit`.")],
-    format: Annotated[Optional[str], typer.Option("--format", help=FORMAT_HELP)] = None,
-    layer: Annotated[Optional[int], typer.Option("--layer", help="Only this layer's topics (md, csv, json, gensim, terminal).")] = None,
-    top_words: Annotated[Optional[int], typer.Option(help="Words per topic (default: as stored in topics.json).")] = None,
-    min_edge: Annotated[Optional[float], typer.Option(help="Smallest parent -> child weight kept (default: as stored).")] = None,
-    labels: Annotated[Optional[Path], typer.Option("--labels", help='JSON file naming topics, e.g. {"L3-0": "religion"}.')] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="File to write (csv also writes <stem>.edges.csv).")] = None,
+    format: Annotated[Optional[str], typer.Option("--format", help=FORMAT_HELP, rich_help_panel=OUTPUT)] = None,
+    layer: Annotated[Optional[int], typer.Option("--layer", help="Only this layer's topics (md, csv, json, gensim, terminal).", rich_help_panel=OUTPUT)] = None,
+    top_words: Annotated[Optional[int], typer.Option(help="Words per topic (default: as stored in topics.json).", rich_help_panel=OUTPUT)] = None,
+    min_edge: Annotated[Optional[float], typer.Option(help="Smallest parent -> child weight kept (default: as stored).", rich_help_panel=OUTPUT)] = None,
+    labels: Annotated[Optional[Path], typer.Option("--labels", help='JSON file naming topics, e.g. {"L3-0": "religion"}.', rich_help_panel=OUTPUT)] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="File to write (csv also writes <stem>.edges.csv).", rich_help_panel=OUTPUT)] = None,
     all_topics: AllTopicsOpt = False,
 ) -> None:
     """Show or export the topic tree of a run folder (rebuilt from the model when more words/edges are asked for).
@@ -77,17 +78,17 @@ def topics(
 def transform(
     run: Annotated[Path, typer.Argument(help="Run folder written by `fit`.")],
     docs: Annotated[Path, typer.Argument(help="Documents: .txt/.txt.gz (one per line), folder of .txt, .csv, .jsonl or .parquet.")],
-    out: Annotated[Path, typer.Option("--out", help="doc_topics.csv, .jsonl or .parquet (needs pyarrow).")],
-    top_k: Annotated[Optional[int], typer.Option(help="Write each layer's K strongest topics as topic:weight pairs instead of dense theta.")] = None,
-    labels_file: Annotated[Optional[Path], typer.Option("--labels-file", help="One label per document: print the labels found per dominant layer-1 topic.")] = None,
-    pyldavis: Annotated[Optional[Path], typer.Option("--pyldavis", help="Also write pyLDAvis prepare() inputs for layer 1 as JSON.")] = None,
-    raw: Annotated[bool, typer.Option("--raw", help="Write theta as posterior means, not per-layer proportions.")] = False,
-    format: Annotated[Optional[str], typer.Option("--format", help="Input format: txt, dir, csv, jsonl or parquet (default: from the name).")] = None,
-    text_column: Annotated[Optional[str], typer.Option(help="Column/field holding the text in CSV/JSONL/Parquet input (default: text).")] = None,
+    out: Annotated[Path, typer.Option("--out", help="doc_topics.csv, .jsonl or .parquet (needs pyarrow).", rich_help_panel=OUTPUT)],
+    top_k: Annotated[Optional[int], typer.Option(help="Write each layer's K strongest topics as topic:weight pairs instead of dense theta.", rich_help_panel=OUTPUT)] = None,
+    labels_file: Annotated[Optional[Path], typer.Option("--labels-file", help="One label per document: print the labels found per dominant layer-1 topic.", rich_help_panel=OUTPUT)] = None,
+    pyldavis: Annotated[Optional[Path], typer.Option("--pyldavis", help="Also write pyLDAvis prepare() inputs for layer 1 as JSON.", rich_help_panel=OUTPUT)] = None,
+    raw: Annotated[bool, typer.Option("--raw", help="Write theta as posterior means, not per-layer proportions.", rich_help_panel=OUTPUT)] = False,
+    format: Annotated[Optional[str], typer.Option("--format", help="Input format: txt, dir, csv, jsonl or parquet (default: from the name).", rich_help_panel=TEXT)] = None,
+    text_column: TextColumnOpt = None,
     min_token_len: MinLenOpt = None,
-    lemmatize: Annotated[bool, typer.Option("--lemmatize/--no-lemmatize", help="As in fit.")] = False,
-    phrases: Annotated[bool, typer.Option("--phrases/--no-phrases", help="As in fit.")] = False,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    lemmatize: LemmaOpt = False,
+    phrases: PhrasesOpt = False,
+    device: DeviceOpt = "auto",
     lang: LangOpt = "en",
 ) -> None:
     """Topic proportions of every layer and the dominant topic path for each document of DOCS."""

@@ -154,7 +154,7 @@ def test_bad_input_is_one_line_and_exit_2(files, tmp_path, args, message):
 
 
 def test_tables_are_not_squashed_when_output_goes_to_a_file(monkeypatch, tmp_path):
-    from ggbn_topics import app as app_module
+    from ggbn_topics import common as app_module
 
     monkeypatch.delenv("COLUMNS", raising=False)
     with open(tmp_path / "out.txt", "w") as f:
