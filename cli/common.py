@@ -61,6 +61,8 @@ TextColumnOpt = Annotated[Optional[str], typer.Option(help="Column/field holding
 MinLenOpt = Annotated[Optional[int], typer.Option(help="Drop tokens shorter than this (default: 3; 1 for zh, ja, th).", rich_help_panel=TEXT)]
 LangOpt = Annotated[str, typer.Option("--lang", help="Language of the text, a spaCy code such as en, de, fr, es, ru, "
                                       "zh: its tokenizer and stop words (offline).", rich_help_panel=TEXT)]
+RunLangOpt = Annotated[Optional[str], typer.Option("--lang", help="Language of the text, a spaCy code (default: the "
+                                                "language the run was fitted with, else en).", rich_help_panel=TEXT)]
 StopOpt = Annotated[Optional[Path], typer.Option("--stopwords-file", help="Extra stop words, one per line.", rich_help_panel=TEXT)]
 LemmaOpt = Annotated[bool, typer.Option("--lemmatize/--no-lemmatize", help="Lookup lemmatisation (needs spacy-lookups-data).", rich_help_panel=TEXT)]
 PhrasesOpt = Annotated[bool, typer.Option("--phrases/--no-phrases", help="Join frequent bigrams (gensim Phrases).", rich_help_panel=TEXT)]
@@ -123,6 +125,18 @@ def _text_options(min_df: float, max_df: float, max_vocab: Optional[int], min_to
                           phrases=phrases, n_process=n_process, lang=lang)
     options.validate()
     return options
+
+
+def run_language(run: Path, lang: Optional[str]) -> str:
+    """``lang`` when given, else the language recorded in the run's config.json (``fit --lang``), else en."""
+    if lang is not None:
+        return lang
+    from deepgbn_text.storage.atomic import read_json_object
+
+    config_path = Path(run) / "config.json"
+    options = read_json_object(config_path).get("text_options") if config_path.is_file() else None
+    recorded = options.get("lang") if isinstance(options, dict) else None
+    return recorded if isinstance(recorded, str) else "en"
 
 
 def _load_input(path: Path, fmt, text_column, vocab, options):

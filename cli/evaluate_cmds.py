@@ -12,8 +12,8 @@ from deepgbn_text.errors import UserInputError
 
 from .common import (EVALUATION, MODEL, OUTPUT, TRAINING, DeviceOpt, EdgeOpt, FormatOpt, InputArg, JsonOpt, LangOpt,
                      LemmaOpt, MaxDfOpt, MaxVocabOpt, MinDfOpt, MinLenOpt, PhrasesOpt, ProcOpt, RefineOpt, SplitSeedOpt,
-                     StopOpt, TextColumnOpt, VocabOpt, _load_input, _parse_topics, _setup_logging, _text_options, app,
-                     stderr, stdout, user_errors)
+                     RunLangOpt, StopOpt, TextColumnOpt, VocabOpt, _load_input, _parse_topics, _setup_logging, _text_options, app,
+                     run_language, stderr, stdout, user_errors)
 
 
 def _read_texts(path: Path, text_column: Optional[str]) -> list[str]:
@@ -67,7 +67,7 @@ def evaluate(
     lemmatize: LemmaOpt = False,
     phrases: PhrasesOpt = False,
     n_process: ProcOpt = 1,
-    lang: LangOpt = "en",
+    lang: RunLangOpt = None,
 ) -> None:
     """Score a fitted model on TEST: perplexity, coherence, diversity and hierarchy metrics per layer."""
     from deepgbn_text import GeneralizedGBN
@@ -83,7 +83,8 @@ def evaluate(
             raise UserInputError("--labels labels the --reference documents (the training text); give --reference too")
         if labels is not None and test_labels is None:
             raise UserInputError("--labels needs --test-labels (the classifier is scored on the test documents)")
-        options = _text_options(1, 1.0, None, min_token_len, stopwords, lemmatize, phrases, n_process, lang)
+        options = _text_options(1, 1.0, None, min_token_len, stopwords, lemmatize, phrases, n_process,
+                                run_language(run, lang))
         model = GeneralizedGBN.load(run, device=device)
         model.refine_steps = refine_steps
         model.validate_params()

@@ -12,7 +12,7 @@ from rich.table import Table
 from deepgbn_text.errors import UserInputError
 
 from .common import (OUTPUT, TEXT, AllTopicsOpt, DeviceOpt, LangOpt, LemmaOpt, MinLenOpt, PhrasesOpt, TextColumnOpt, app,
-                     hidden_note, print_tree, stderr, stdout, user_errors)
+                     RunLangOpt, hidden_note, print_tree, run_language, stderr, stdout, user_errors)
 
 FORMAT_HELP = "json, md, csv, dot, graphml, html, png, svg or gensim (default: from --out's suffix; none: print the tree)."
 
@@ -89,7 +89,7 @@ def transform(
     lemmatize: LemmaOpt = False,
     phrases: PhrasesOpt = False,
     device: DeviceOpt = "auto",
-    lang: LangOpt = "en",
+    lang: RunLangOpt = None,
 ) -> None:
     """Topic proportions of every layer and the dominant topic path for each document of DOCS."""
     from deepgbn_text.estimator import GeneralizedGBN
@@ -113,7 +113,8 @@ def transform(
                 ids.append(doc_id)
                 yield text
 
-        options = TextOptions(min_token_len=min_token_len, lemmatize=lemmatize, phrases=phrases, lang=lang)
+        options = TextOptions(min_token_len=min_token_len, lemmatize=lemmatize, phrases=phrases,
+                              lang=run_language(run, lang))
         counts = vectorize(texts(), model.vocab_, options)
         if not ids:
             raise UserInputError(f"{docs}: no documents")

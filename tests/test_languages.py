@@ -83,3 +83,14 @@ def test_prepare_with_lang_on_the_command_line(tmp_path):
                                       "--min-df", "1", "--max-df", "1.0"])
     assert result.exit_code == 0, result.output
     assert {"été", "école"} <= set(Corpus.load(tmp_path / "c").vocab)
+
+
+def test_evaluate_and_transform_read_the_run_s_language(tmp_path):
+    import json
+
+    from ggbn_topics.common import run_language
+
+    (tmp_path / "config.json").write_text(json.dumps({"text_options": {"lang": "de"}}), encoding="utf-8")
+    assert run_language(tmp_path, None) == "de"
+    assert run_language(tmp_path, "fr") == "fr"
+    assert run_language(tmp_path / "missing", None) == "en"
