@@ -20,8 +20,8 @@ def conjugate_bottom_means(module: GBN, batch: SparseBatch, means: list[torch.Te
     """The bottom layer's posterior mean from its conjugate update over ``batch``'s counts: start from
     ``means`` (every layer's, bottom first, e.g. the encoder's) and take ``steps`` fixed-point steps of
     :func:`~deepgbn_text.distributions.gamma_poisson_fixed_point` with the prior shape f_2(theta^(2)) from
-    the layer above, times ``prior_scale``. The trained encoder's prior is too strong for the words it has
-    not seen (its posteriors are smoother than the data's); the scale weakens it (docs/model.md)."""
+    the layer above, times ``prior_scale``: the model's own prior (scale 1) is too strong for the words a
+    document has not shown yet, and the scale weakens it (docs/model.md)."""
     phi_rows = F.embedding(batch.cols, module.links[0].phi)
     prior = prior_scale * module.bottom_prior_shape(means)
     return gamma_poisson_fixed_point(batch.offsets, batch.rows, batch.values, phi_rows, prior, means[0], steps)
