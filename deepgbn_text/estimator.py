@@ -248,7 +248,6 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
             plan = CheckpointPlan(Path(checkpoint), fingerprint, checkpoint_every, resume)
         elif resume:
             raise UserInputError("resume=True needs the checkpoint file to resume from")
-        self.prior_scale_ = DEFAULT_PRIOR_SCALE
         self.history_ = self._train(corpus.counts, train_rows, val_rows, self._train_config(), self.seed, callback, plan)
         self._summarise_layers(corpus.counts, train_rows, seen=0)
         return self
@@ -268,7 +267,6 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
                 raise UserInputError("partial_fit: the first chunk has no non-empty document")
             self.check_corpus(corpus, min_docs=1)
             self._start(corpus, topics)
-            self.prior_scale_ = DEFAULT_PRIOR_SCALE
         if len(rows):
             config = dataclasses.replace(self._train_config(), epochs=1, kl_warmup=0.0)
             self.history_ = getattr(self, "history_", [])
@@ -286,6 +284,7 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         self.vocab_ = list(corpus.vocab)
         self.topics_ = topics
         self.module_ = self._build_module(corpus.n_words, topics).to(self.device_)
+        self.prior_scale_ = DEFAULT_PRIOR_SCALE  # until a fit with validation documents chooses one
 
     def _train_config(self) -> TrainConfig:
         return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, kl_warmup=self.kl_warmup,

@@ -15,6 +15,7 @@ DEFAULT_PRIOR_SCALE = 1 / 8
 """The prior strength of a model fitted without validation documents (the choice on most corpora tried)."""
 
 
+@torch.no_grad()
 def conjugate_bottom_means(module: GBN, batch: SparseBatch, means: list[torch.Tensor], steps: int,
                            prior_scale: float) -> torch.Tensor:
     """The bottom layer's posterior mean from its conjugate update over ``batch``'s counts: start from

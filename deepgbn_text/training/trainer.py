@@ -123,8 +123,7 @@ class GBNWordDistribution:
         else:
             means = self.module.posterior_means(batch)
         if self.layer == 1 and self.conjugate_steps:
-            with torch.no_grad():
-                return conjugate_bottom_means(self.module, batch, means, self.conjugate_steps, self.prior_scale)
+            return conjugate_bottom_means(self.module, batch, means, self.conjugate_steps, self.prior_scale)
         return means[self.layer - 1]
 
     def word_distribution(self, observed: sp.csr_matrix) -> np.ndarray:
