@@ -68,6 +68,9 @@ def fit(
                                    "columns (< 1: parents of few children; 1: flat).", rich_help_panel=MODEL)] = 0.1,
     gate_max: Annotated[float, typer.Option(help="Largest weight of the non-linear expert in a link "
                         "(0: the linear path only).", rich_help_panel=MODEL)] = 0.1,
+    pretrain_bottom: Annotated[bool, typer.Option("--pretrain-bottom/--no-pretrain-bottom", help="Start a deep "
+                               "model's bottom topics from a one-layer model fitted first (greedy layer-wise, "
+                               "as PGBN).", rich_help_panel=MODEL)] = True,
     conjugate_steps: Annotated[int, typer.Option(help="Fixed-point steps of the bottom layer's conjugate "
                                "update over a document's words under the prior from the layer above, after the "
                                "encoder, when predicting words (0: the encoder's mean).", rich_help_panel=MODEL)] = 20,
@@ -136,7 +139,7 @@ def fit(
         model = GeneralizedGBN(n_topics=_parse_topics(topics), n_layers=layers, link=link, encoder=encoder, posterior=posterior, hidden=hidden,
                                layer_likelihood=layer_likelihood, balanced_links=balanced_links,
                                upper_concentration=upper_concentration, gate_max=gate_max,
-                               conjugate_steps=conjugate_steps, epochs=epochs,
+                               pretrain_bottom=pretrain_bottom, conjugate_steps=conjugate_steps, epochs=epochs,
                                batch_size=batch_size, lr=lr, kl_warmup=kl_warmup, val_fraction=val_fraction,
                                patience=patience, lr_decay_patience=lr_decay_patience, ema_decay=ema_decay, torch_compile=torch_compile,
                                cuda_graphs=cuda_graphs, seed=seed, device=device)
@@ -152,7 +155,8 @@ def fit(
             task = progress.add_task("training", total=epochs, status="", visible=main)
 
             def on_epoch(record: dict) -> None:
-                status = f"ELBO/token {record['train_elbo_per_token']:.3f}"
+                status = ("layer 1 alone: " if record.get("stage") == "bottom" else "")
+                status += f"ELBO/token {record['train_elbo_per_token']:.3f}"
                 if "val_perplexity" in record:
                     status += f"  val ELBO/token {record['val_elbo_per_token']:.3f}  val ppl {record['val_perplexity']:.0f}"
                 progress.update(task, completed=record["epoch"], status=status)
@@ -165,6 +169,10 @@ def fit(
         write_run(model, run_dir, extra_config={"input": str(input), "n_docs": corpus.n_docs, "text_options": text_options},
                   top_n=top_words, min_edge=min_edge, all_topics=all_topics)
     summary = summarise(model.history_)
+    if getattr(model, "pretrain_history_", None):
+        bottom = summarise(model.pretrain_history_)
+        stderr.print(f"pretrained the bottom layer alone for {bottom['epochs_run']} epochs in "
+                     f"{bottom['fit_seconds']:.1f} s")
     stderr.print(f"trained {summary['epochs_run']} epochs in {summary['fit_seconds']:.1f} s on {model.device_}"
               + (f"; best epoch {summary['best_epoch']}: val perplexity {summary['val_perplexity']:.1f}"
                  if "best_epoch" in summary else ""))

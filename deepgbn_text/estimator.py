@@ -47,7 +47,7 @@ CONFIG_FILE = "config.json"
 MODEL_FORMAT_VERSION = 1
 DEFAULT_TOP_WIDTH = 128
 LEGACY_PARAMS = {"layer_likelihood": 0.0, "balanced_links": False, "upper_concentration": 1.0, "gate_max": 1.0,
-                 "conjugate_steps": 0}
+                 "conjugate_steps": 0, "pretrain_bottom": False}
 """The values that reproduce a model saved before these parameters existed (read when its config lacks them)."""
 SUMMARY_CHUNK_DOCS = 16384
 ENCODERS = ("upward-downward", "upward")
@@ -107,6 +107,7 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         "balanced_links": ["boolean"],
         "upper_concentration": [Interval(Real, 0, None, closed="neither")],
         "gate_max": [Interval(Real, 0, 1, closed="both")],
+        "pretrain_bottom": ["boolean"],
         "epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
@@ -140,6 +141,7 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         balanced_links: bool = True,
         upper_concentration: float = 0.1,
         gate_max: float = 0.1,
+        pretrain_bottom: bool = True,
         epochs: int = 300,
         batch_size: int = 64,
         lr: float = 3e-3,
@@ -166,6 +168,7 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         self.balanced_links = balanced_links
         self.upper_concentration = upper_concentration
         self.gate_max = gate_max
+        self.pretrain_bottom = pretrain_bottom
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -248,6 +251,9 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
             plan = CheckpointPlan(Path(checkpoint), fingerprint, checkpoint_every, resume)
         elif resume:
             raise UserInputError("resume=True needs the checkpoint file to resume from")
+        self.pretrain_history_ = []
+        if self.pretrain_bottom and len(topics) > 1 and not resume:  # a resumed run restores every weight
+            self.pretrain_history_ = self._pretrain_bottom(corpus.counts, train_rows, val_rows, callback)
         self.history_ = self._train(corpus.counts, train_rows, val_rows, self._train_config(), self.seed, callback, plan)
         self._summarise_layers(corpus.counts, train_rows, seen=0)
         return self
@@ -301,6 +307,20 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
                 self.prior_scale_, self.val_perplexity_ = choose_prior_scale(
                     self.module_, self.device_, trainer.val.observed, trainer.val.heldout, self.conjugate_steps)
         return history
+
+    def _pretrain_bottom(self, counts: sp.csr_matrix, train_rows: np.ndarray, val_rows: np.ndarray | None,
+                         callback: Callable[[dict[str, Any]], None] | None) -> list[dict[str, Any]]:
+        """Greedy layer-wise start, as PGBN grows its layers: fit a one-layer model of the bottom width on
+        the same documents (same schedule and early stopping), then start the deep model's bottom topics
+        and word embedding from it. Returns that fit's epoch records (each with ``"stage": "bottom"``)."""
+        torch.manual_seed(self.seed)
+        single = self._build_module(counts.shape[1], self.topics_[:1]).to(self.device_)
+        staged = None if callback is None else (lambda record: callback({**record, "stage": "bottom"}))
+        with deterministic_on_cpu(self.device_), training_threads(self.device_.type):
+            history = Trainer(single, counts, train_rows, val_rows, self._train_config(), self.seed, self.device_,
+                              staged).run()
+        self.module_.start_bottom_from(single)
+        return [{**record, "stage": "bottom"} for record in history]
 
     def check_corpus(self, corpus: Corpus, min_docs: int | None = None) -> np.ndarray:
         """Check that the model can be fitted on ``corpus``; return the rows of its non-empty documents."""

@@ -63,6 +63,7 @@ def write_run(
         (tmp / TOPICS_JSON).write_text(json.dumps(tree.to_dict(), indent=1, ensure_ascii=False), encoding="utf-8")
         (tmp / TOPICS_MD).write_text((tree if all_topics else tree.without_dead()).to_markdown(top_n), encoding="utf-8")
         metrics = {"summary": summarise(model.history_), "history": model.history_,
+                   "bottom_pretraining": summarise(getattr(model, "pretrain_history_", [])),
                    "layers": [h.to_dict() for h in layer_health(model)]}
         (tmp / METRICS_JSON).write_text(json.dumps(metrics, indent=1), encoding="utf-8")
     return Path(out)

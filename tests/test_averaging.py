@@ -13,7 +13,7 @@ from deepgbn_text.model.gbn import GBN
 from deepgbn_text.training.trainer import Trainer
 
 FAST = dict(n_topics=[6, 3], n_layers=2, epochs=4, batch_size=32, hidden=16, patience=50, device="cpu", seed=5,
-            ema_decay=0.9)
+            ema_decay=0.9, pretrain_bottom=False)  # one training run to instrument
 
 
 def test_the_average_follows_the_warmed_up_exponential_recursion():

@@ -12,7 +12,8 @@ from deepgbn_text import GeneralizedGBN, UserInputError
 from deepgbn_text.model.gbn import GBN
 from deepgbn_text.training.trainer import Trainer, TrainingDiverged
 
-FAST = dict(n_topics=[6, 3], n_layers=2, epochs=4, batch_size=32, hidden=16, patience=50, device="cpu", seed=5)
+FAST = dict(n_topics=[6, 3], n_layers=2, epochs=4, batch_size=32, hidden=16, patience=50, device="cpu", seed=5,
+            pretrain_bottom=False)  # checkpoints cover the deep stage only (a pretraining is not saved)
 
 
 class Crash(RuntimeError):

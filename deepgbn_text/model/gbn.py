@@ -30,6 +30,9 @@ from .encoder import UpwardEncoder, WeibullHead
 from .links import LinearLink, NonlinearLink
 
 LINKS = ("linear", "nonlinear")
+BOTTOM_PARAMETERS = ("links.0.", "encoder.embed.", "encoder.bias", "encoder.norm.")
+"""The parameters a one-layer model shares with a deep one of the same bottom width: the bottom topics and
+the encoder's word embedding (``GBN.start_bottom_from``)."""
 
 Posterior = Callable[[int, torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
 """(layer index, prior shape) -> the layer's posterior (k, second parameter, mean): the second parameter is
@@ -106,6 +109,12 @@ class GBN(nn.Module):
     def top_shape(self) -> torch.Tensor:
         """The top layer's gamma prior shape r (learned, positive)."""
         return self.log_top_shape.exp()
+
+    @torch.no_grad()
+    def start_bottom_from(self, single: GBN) -> None:
+        """Copy a fitted one-layer model's bottom topics and word embedding (:data:`BOTTOM_PARAMETERS`)."""
+        state = {name: value for name, value in single.state_dict().items() if name.startswith(BOTTOM_PARAMETERS)}
+        self.load_state_dict(state, strict=False)  # the other parameters keep their values
 
     def upper_loadings(self) -> list[torch.Tensor | None]:
         """[None, Phi^(2), ..., Phi^(L)]: the upper links' loadings, computed once for a whole pass (a
