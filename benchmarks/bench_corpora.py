@@ -2,6 +2,7 @@
 
     load("20news")        20 Newsgroups bydate, V = 2,000 (benchmarks/twenty_news.py's vocabulary)
     load("20news-3000")   its first 3,000 training and 1,500 test documents
+    load("20news-v5000")  20 Newsgroups bydate with V = 5,000 (the same preparation, more words)
     load("bbc")           OCTIS BBC News (its own train/test split, its preprocessed tokens)
     load("m10")           OCTIS M10 (short texts)
     load("sample")        the bundled 2,000-document sample, a seeded 80/20 split
@@ -55,10 +56,13 @@ def load(name: str) -> tuple[Corpus, Corpus]:
         return corpus.subset(train).nonempty(), corpus.subset(test).nonempty()
     if name.startswith("20news"):
         train, test = _lines(SHARED / "20news" / "train.txt.gz"), _lines(SHARED / "20news" / "test.txt.gz")
-        if "-" in name:
-            n = int(name.split("-")[1])
-            train, test = train[:n], test[: n // 2]
-        return _vectorise(train, test, 2000)
+        vocab_size = 2000
+        for part in name.split("-")[1:]:
+            if part.startswith("v"):
+                vocab_size = int(part[1:])
+            else:
+                train, test = train[: int(part)], test[: int(part) // 2]
+        return _vectorise(train, test, vocab_size)
     if name in OCTIS:
         rows = [line.rstrip("\n").split("\t") for line in
                 (SHARED / "octis" / OCTIS[name] / "corpus.tsv").read_text(encoding="utf-8").splitlines()]
@@ -68,4 +72,4 @@ def load(name: str) -> tuple[Corpus, Corpus]:
         docs = _lines(SHARED / "imdb" / "imdb-100k.txt.gz", int(name.split("-")[1]))
         train, test = _seeded_split(len(docs))
         return _vectorise([docs[i] for i in train], [docs[i] for i in test], 5000)
-    raise SystemExit(f"unknown corpus {name!r}: sample, 20news, 20news-N, bbc, m10, dblp, imdb-N")
+    raise SystemExit(f"unknown corpus {name!r}: sample, 20news, 20news-N, 20news-vN, bbc, m10, dblp, imdb-N")

@@ -75,11 +75,11 @@ def fit(
                                "update over a document's words under the prior from the layer above, after the "
                                "encoder, when predicting words (0: the encoder's mean).", rich_help_panel=MODEL)] = 20,
     epochs: Annotated[int, typer.Option(help="Maximum training epochs.", rich_help_panel=TRAINING)] = 300,
-    batch_size: Annotated[int, typer.Option(help="Documents per minibatch.", rich_help_panel=TRAINING)] = 64,
-    lr: Annotated[float, typer.Option(help="Adam learning rate.", rich_help_panel=TRAINING)] = 3e-3,
+    batch_size: Annotated[int, typer.Option(help="Documents per minibatch.", rich_help_panel=TRAINING)] = 256,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.", rich_help_panel=TRAINING)] = 6e-3,
     kl_warmup: Annotated[float, typer.Option(help="Share of epochs over which the KL weight rises to 1.", rich_help_panel=TRAINING)] = 0.1,
     val_fraction: Annotated[float, typer.Option(help="Share of documents held out for early stopping.", rich_help_panel=TRAINING)] = 0.1,
-    patience: Annotated[int, typer.Option(help="Epochs without held-out ELBO gain before stopping.", rich_help_panel=TRAINING)] = 30,
+    patience: Annotated[int, typer.Option(help="Epochs without held-out ELBO gain before stopping.", rich_help_panel=TRAINING)] = 10,
     lr_decay_patience: Annotated[int, typer.Option(
         help="Halve the learning rate after every this many epochs without held-out ELBO gain (0: never).", rich_help_panel=TRAINING)] = 0,
     ema_decay: Annotated[float, typer.Option(

@@ -143,7 +143,7 @@ def compare(
                                                        "(default: 128, a quarter per layer twice, then half).", rich_help_panel=MODEL)] = None,
     epochs: Annotated[int, typer.Option(help="Maximum training epochs of ggbn/gbn.", rich_help_panel=TRAINING)] = 300,
     hidden: Annotated[int, typer.Option(help="Encoder and link hidden width of ggbn/gbn.", rich_help_panel=MODEL)] = 256,
-    batch_size: Annotated[int, typer.Option(help="Documents per minibatch (ggbn/gbn).", rich_help_panel=TRAINING)] = 64,
+    batch_size: Annotated[int, typer.Option(help="Documents per minibatch (ggbn/gbn).", rich_help_panel=TRAINING)] = 256,
     seed: SplitSeedOpt = 0,
     device: DeviceOpt = "auto",
     refine_steps: RefineOpt = 0,

@@ -101,3 +101,15 @@ def test_user_mistakes_exit_non_zero_with_one_line(small_text, tmp_path, args, m
     assert "Traceback" not in result.output
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_fit_options_default_to_the_estimators_defaults():
+    """`ggbn-topics fit` with no flags is the estimator with no arguments: the defaults are the product."""
+    import inspect
+
+    from ggbn_topics.app import fit
+
+    estimator = GeneralizedGBN().get_params()
+    options = {name: p.default for name, p in inspect.signature(fit).parameters.items() if name in estimator}
+    assert {"batch_size", "lr", "patience", "epochs", "pretrain_bottom", "gate_max"} <= set(options)
+    assert {name: estimator[name] for name in options} == options

@@ -17,6 +17,8 @@ from deepgbn_text.distributions import (
     posterior_kl,
     poisson_log_likelihood,
     poisson_log_likelihood_sparse,
+    rates_by_gather,
+    rates_by_product,
     weibull_mean,
     weibull_rsample,
     weibull_scale_from_mean,
@@ -74,6 +76,29 @@ def test_sparse_poisson_likelihood_equals_dense():
     assert torch.allclose(dense, sparse, rtol=1e-10)
     scipy_ref = st.poisson(theta.numpy() @ phi.numpy().T).logpmf(counts.toarray()).sum(1)
     assert np.allclose(sparse.numpy(), scipy_ref)
+
+
+@pytest.mark.parametrize("sets", [None, 3])
+def test_rates_by_product_equal_rates_by_gather_with_their_gradients(sets):
+    import scipy.sparse as sp
+
+    counts = sp.random(9, 40, density=0.15, random_state=3, format="csr")
+    counts.data[:] = 1.0
+    batch = SparseBatch.from_csr(counts)
+    shape = (9, 5) if sets is None else (9, sets, 5)
+    values = []
+    for rates in (lambda t, p: rates_by_gather(batch.rows, t, p[batch.cols]),
+                  lambda t, p: rates_by_product(batch.rows, batch.cols, t, p)):
+        torch.manual_seed(0)
+        theta = (torch.rand(shape, dtype=torch.float64) * 3).requires_grad_()
+        phi = torch.softmax(torch.randn(40, 5, dtype=torch.float64), 0).requires_grad_()
+        out = rates(theta, phi)
+        torch.log(out).sum().backward()
+        values.append((out.detach(), theta.grad, phi.grad))
+    expected_shape = (counts.nnz,) if sets is None else (counts.nnz, sets)
+    assert values[0][0].shape == values[1][0].shape == expected_shape
+    for gathered, product in zip(*values):
+        assert torch.allclose(gathered, product, rtol=1e-12)
 
 
 GAMMA_PAIRS = [(0.5, 2.0, 0.3, 1.0), (2.0, 0.7, 1.5, 2.0), (5.0, 3.0, 4.0, 0.5), (40.0, 10.0, 0.2, 1.0)]

@@ -272,7 +272,10 @@ def test_layer_likelihood_off_is_exactly_the_elbo(small_corpus):
     assert torch.equal(terms.objective(0.3), terms.elbo(0.3))
 
 
-def test_layer_likelihood_adds_each_upper_layer_without_moving_the_bottom_topics(small_corpus):
+@pytest.mark.parametrize("min_density", [0.0, float("inf")], ids=["dense-product", "gather"])
+def test_layer_likelihood_adds_each_upper_layer_without_moving_the_bottom_topics(small_corpus, monkeypatch,
+                                                                                min_density):
+    monkeypatch.setattr("deepgbn_text.distributions.PRODUCT_RATES_MIN_DENSITY", min_density)
     torch.manual_seed(0)
     module = GBN(small_corpus.n_words, [8, 4, 2], hidden=16, layer_likelihood=0.5)
     batch = SparseBatch.from_csr(small_corpus.counts[:20])

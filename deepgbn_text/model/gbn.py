@@ -19,7 +19,10 @@ from ..distributions import (
     GAMMA_RATE,
     POSITIVE_MIN,
     check_posterior,
-    poisson_log_likelihood_gathered,
+    poisson_log_likelihood_at,
+    product_rates_pay,
+    rates_by_gather,
+    rates_by_product,
     positive,
     posterior_from_mean,
     posterior_kl,
@@ -123,24 +126,28 @@ class GBN(nn.Module):
 
     def _downward(
         self, batch: SparseBatch, posterior: Posterior, sample: bool, phis: list[torch.Tensor | None] | None = None
-    ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
         """Go top-down: layer i's posterior (k, param, mean) comes from ``posterior(i, prior_shape)``.
 
-        Returns (theta per layer, KL per layer, posterior shape k per layer), bottom first; theta is a
-        reparameterised sample when ``sample`` is true and the posterior mean otherwise."""
+        Returns (theta per layer, KL per layer, posterior shape k per layer, link output per layer),
+        bottom first; theta is a reparameterised sample when ``sample`` is true and the posterior mean
+        otherwise; the link output of layer i >= 1 is ``links[i](theta[i])`` before the floor that
+        makes it a prior shape (empty for the bottom layer)."""
         phis = phis or self.upper_loadings()
         prior = self.top_shape.expand(batch.n_docs, -1)
         thetas: list[torch.Tensor] = [torch.empty(0)] * self.n_layers
         kls: list[torch.Tensor] = [torch.empty(0)] * self.n_layers
         shapes: list[torch.Tensor] = [torch.empty(0)] * self.n_layers
+        linked: list[torch.Tensor] = [torch.empty(0)] * self.n_layers
         for i in reversed(range(self.n_layers)):
             k, param, mean = posterior(i, prior)
             thetas[i] = posterior_rsample(self.posterior, k, param) if sample else mean
             kls[i] = posterior_kl(self.posterior, k, param, prior, GAMMA_RATE).sum(-1)
             shapes[i] = k
             if i > 0:
-                prior = positive(self.links[i](thetas[i], phis[i]))
-        return thetas, kls, shapes
+                linked[i] = self.links[i](thetas[i], phis[i])
+                prior = positive(linked[i])
+        return thetas, kls, shapes, linked
 
     def _encoder_posterior(self, batch: SparseBatch) -> Posterior:
         states = self.encoder(batch)
@@ -153,20 +160,31 @@ class GBN(nn.Module):
     def elbo_terms(self, batch: SparseBatch, posterior: Posterior) -> ELBOTerms:
         """One reparameterised sample of every layer from ``posterior``; the ELBO's terms per document."""
         phis = self.upper_loadings()
-        thetas, kls, _ = self._downward(batch, posterior, sample=True, phis=phis)
-        # embedding, not phi[cols]: on CUDA its backward is 8x faster (see poisson_log_likelihood_sparse)
-        phi_rows = F.embedding(batch.cols, self.links[0].phi)
-        loglik = poisson_log_likelihood_gathered(batch.offsets, batch.rows, batch.values, thetas[0], phi_rows)
+        thetas, kls, _, linked = self._downward(batch, posterior, sample=True, phis=phis)
+        rates = self._rates_at_nonzeros(batch)
+        loglik = poisson_log_likelihood_at(batch.offsets, batch.values, rates(thetas[0], False), thetas[0])
         if not self.training:
             return ELBOTerms(loglik, kls)
         uppers = []
         if self.layer_likelihood and self.n_layers > 1:
-            # every upper layer at once, through the same gathered bottom topics, detached: the upper
-            # layers explain the words through them without moving them
-            pushed = torch.stack([self._push_down(thetas[i], i, phis=phis) for i in range(1, self.n_layers)], 1)
-            uppers = list(poisson_log_likelihood_gathered(batch.offsets, batch.rows, batch.values, pushed,
-                                                          phi_rows.detach()).unbind(1))
+            # every upper layer at once, through the bottom topics detached: the upper layers explain the
+            # words through them without moving them; layer i's first link is the one the downward pass
+            # has evaluated already
+            pushed = torch.stack([self._push_down(linked[i], i - 1, phis=phis) for i in range(1, self.n_layers)], 1)
+            uppers = list(poisson_log_likelihood_at(batch.offsets, batch.values, rates(pushed, True), pushed).unbind(1))
         return ELBOTerms(loglik, kls, uppers, self.layer_likelihood, self.upper_log_prior(phis))
+
+    def _rates_at_nonzeros(self, batch: SparseBatch) -> Callable[[torch.Tensor, bool], torch.Tensor]:
+        """(theta, detached) -> theta Phi^T at the batch's non-zero counts, Phi the bottom topics (detached:
+        no gradient to them), by a dense product or a gather, whichever is faster for this batch
+        (``distributions.product_rates_pay``); the gather reads Phi's rows once for every call."""
+        phi = self.links[0].phi
+        if product_rates_pay(batch.values.device, batch.values.shape[0], batch.n_docs, self.n_words):
+            return lambda theta, detached: rates_by_product(batch.rows, batch.cols, theta,
+                                                            phi.detach() if detached else phi)
+        # embedding, not phi[cols]: on CUDA its backward is 8x faster (see poisson_log_likelihood_sparse)
+        phi_rows = F.embedding(batch.cols, phi)
+        return lambda theta, detached: rates_by_gather(batch.rows, theta, phi_rows.detach() if detached else phi_rows)
 
     def upper_log_prior(self, phis: list[torch.Tensor | None] | None = None) -> torch.Tensor | None:
         """(eta - 1) sum log Phi over the upper links: a symmetric Dirichlet(eta) on every column, up to a
@@ -209,7 +227,7 @@ class GBN(nn.Module):
     @torch.no_grad()
     def posterior_params(self, batch: SparseBatch) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """The encoder's posterior shapes k and means of every layer (mean pass), bottom first."""
-        means, _, shapes = self._downward(batch, self._encoder_posterior(batch), sample=False)
+        means, _, shapes, _ = self._downward(batch, self._encoder_posterior(batch), sample=False)
         return shapes, means
 
     @torch.no_grad()
