@@ -75,8 +75,10 @@ def fit(
                                "update over a document's words under the prior from the layer above, after the "
                                "encoder, when predicting words (0: the encoder's mean).", rich_help_panel=MODEL)] = 20,
     epochs: Annotated[int, typer.Option(help="Maximum training epochs.", rich_help_panel=TRAINING)] = 300,
-    batch_size: Annotated[int, typer.Option(help="Documents per minibatch.", rich_help_panel=TRAINING)] = 256,
-    lr: Annotated[float, typer.Option(help="Adam learning rate.", rich_help_panel=TRAINING)] = 6e-3,
+    batch_size: Annotated[Optional[int], typer.Option(help="Documents per minibatch (default: 64, 128 or 256, the "
+                          "largest that makes at least 32 steps an epoch).", rich_help_panel=TRAINING)] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Adam learning rate (default: 3e-3 times the square root of "
+                  "batch size / 64, within 3e-3 and 6e-3).", rich_help_panel=TRAINING)] = None,
     kl_warmup: Annotated[float, typer.Option(help="Share of epochs over which the KL weight rises to 1.", rich_help_panel=TRAINING)] = 0.1,
     val_fraction: Annotated[float, typer.Option(help="Share of documents held out for early stopping.", rich_help_panel=TRAINING)] = 0.1,
     patience: Annotated[int, typer.Option(help="Epochs without held-out ELBO gain before stopping.", rich_help_panel=TRAINING)] = 10,

@@ -143,7 +143,8 @@ def compare(
                                                        "(default: 128, a quarter per layer twice, then half).", rich_help_panel=MODEL)] = None,
     epochs: Annotated[int, typer.Option(help="Maximum training epochs of ggbn/gbn.", rich_help_panel=TRAINING)] = 300,
     hidden: Annotated[int, typer.Option(help="Encoder and link hidden width of ggbn/gbn.", rich_help_panel=MODEL)] = 256,
-    batch_size: Annotated[int, typer.Option(help="Documents per minibatch (ggbn/gbn).", rich_help_panel=TRAINING)] = 256,
+    batch_size: Annotated[Optional[int], typer.Option(help="Documents per minibatch (ggbn/gbn; default: 64, 128 or "
+                          "256 by the corpus size, as fit).", rich_help_panel=TRAINING)] = None,
     seed: SplitSeedOpt = 0,
     device: DeviceOpt = "auto",
     refine_steps: RefineOpt = 0,

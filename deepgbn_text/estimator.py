@@ -50,6 +50,10 @@ LEGACY_PARAMS = {"layer_likelihood": 0.0, "balanced_links": False, "upper_concen
                  "conjugate_steps": 0, "pretrain_bottom": False}
 """The values that reproduce a model saved before these parameters existed (read when its config lacks them)."""
 SUMMARY_CHUNK_DOCS = 16384
+SMALLEST_DEFAULT_BATCH, LARGEST_DEFAULT_BATCH, MIN_STEPS_PER_EPOCH = 64, 256, 32
+"""``default_batch_size``: a power of two between the first two with at least the third's steps an epoch."""
+BASE_LR = 3e-3
+"""``default_lr`` at the smallest default batch."""
 ENCODERS = ("upward-downward", "upward")
 """upward-downward: each layer's Weibull head also reads the prior shape from the layer above (WHAI);
 upward: the heads read only the upward state (the ablation)."""
@@ -60,6 +64,25 @@ def default_topics(n_layers: int) -> list[int]:
     3 layers -> [128, 32, 8], 5 layers -> [128, 32, 8, 4, 2]. Wider upper layers had most of their
     topics repeat another's (docs/model.md)."""
     return [max(2, DEFAULT_TOP_WIDTH >> min(2 * i, i + 2)) for i in range(n_layers)]
+
+
+def default_batch_size(n_train_docs: int) -> int:
+    """The minibatch size when none is given: the largest of 64, 128 and 256 that still makes at least
+    MIN_STEPS_PER_EPOCH steps an epoch. Small corpora need the steps (batch 256 left the Quickstart's upper
+    layers with near-duplicates); large ones run faster on large batches at the same perplexity
+    (docs/benchmarks.md)."""
+    size = SMALLEST_DEFAULT_BATCH
+    while size * 2 <= LARGEST_DEFAULT_BATCH and n_train_docs >= size * 2 * MIN_STEPS_PER_EPOCH:
+        size *= 2
+    return size
+
+
+def default_lr(batch_size: int) -> float:
+    """The learning rate when none is given: 3e-3 at batch 64, scaled with the square root of the batch
+    size up to 6e-3 at 256, and kept within those two outside the default batch sizes (larger rates
+    were never measured)."""
+    clipped = min(max(batch_size, SMALLEST_DEFAULT_BATCH), LARGEST_DEFAULT_BATCH)
+    return BASE_LR * math.sqrt(clipped / SMALLEST_DEFAULT_BATCH)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -109,8 +132,8 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         "gate_max": [Interval(Real, 0, 1, closed="both")],
         "pretrain_bottom": ["boolean"],
         "epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
+        "batch_size": [None, Interval(Integral, 1, None, closed="left")],
+        "lr": [None, Interval(Real, 0, None, closed="neither")],
         "kl_warmup": [Interval(Real, 0, 1, closed="both")],
         "val_fraction": [Interval(Real, 0, 1, closed="left")],
         "patience": [Interval(Integral, 1, None, closed="left")],
@@ -143,8 +166,8 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         gate_max: float = 0.1,
         pretrain_bottom: bool = True,
         epochs: int = 300,
-        batch_size: int = 256,
-        lr: float = 6e-3,
+        batch_size: int | None = None,
+        lr: float | None = None,
         kl_warmup: float = 0.1,
         val_fraction: float = 0.1,
         patience: int = 10,
@@ -254,7 +277,8 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         self.pretrain_history_ = []
         if self.pretrain_bottom and len(topics) > 1 and not resume:  # a resumed run restores every weight
             self.pretrain_history_ = self._pretrain_bottom(corpus.counts, train_rows, val_rows, callback)
-        self.history_ = self._train(corpus.counts, train_rows, val_rows, self._train_config(), self.seed, callback, plan)
+        config = self._train_config(len(train_rows))
+        self.history_ = self._train(corpus.counts, train_rows, val_rows, config, self.seed, callback, plan)
         self._summarise_layers(corpus.counts, train_rows, seen=0)
         return self
 
@@ -274,7 +298,7 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
             self.check_corpus(corpus, min_docs=1)
             self._start(corpus, topics)
         if len(rows):
-            config = dataclasses.replace(self._train_config(), epochs=1, kl_warmup=0.0)
+            config = dataclasses.replace(self._train_config(len(rows)), epochs=1, kl_warmup=0.0)
             self.history_ = getattr(self, "history_", [])
             seed = self.seed + len(self.history_)
             self.history_ += self._train(corpus.counts, rows, None, config, seed, callback, None)
@@ -292,8 +316,11 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         self.module_ = self._build_module(corpus.n_words, topics).to(self.device_)
         self.prior_scale_ = DEFAULT_PRIOR_SCALE  # until a fit with validation documents chooses one
 
-    def _train_config(self) -> TrainConfig:
-        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, kl_warmup=self.kl_warmup,
+    def _train_config(self, n_train_docs: int) -> TrainConfig:
+        """The training settings for ``n_train_docs`` training documents (they decide the default batch size)."""
+        batch_size = self.batch_size or default_batch_size(n_train_docs)
+        lr = self.lr or default_lr(batch_size)
+        return TrainConfig(epochs=self.epochs, batch_size=batch_size, lr=lr, kl_warmup=self.kl_warmup,
                            patience=self.patience, lr_decay_patience=self.lr_decay_patience,
                            ema_decay=self.ema_decay, torch_compile=self.torch_compile, cuda_graphs=self.cuda_graphs)
 
@@ -317,8 +344,8 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         single = self._build_module(counts.shape[1], self.topics_[:1]).to(self.device_)
         staged = None if callback is None else (lambda record: callback({**record, "stage": "bottom"}))
         with deterministic_on_cpu(self.device_), training_threads(self.device_.type):
-            history = Trainer(single, counts, train_rows, val_rows, self._train_config(), self.seed, self.device_,
-                              staged).run()
+            config = self._train_config(len(train_rows))
+            history = Trainer(single, counts, train_rows, val_rows, config, self.seed, self.device_, staged).run()
         self.module_.start_bottom_from(single)
         return [{**record, "stage": "bottom"} for record in history]
 

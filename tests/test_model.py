@@ -324,3 +324,15 @@ def test_a_model_saved_before_the_new_parameters_loads_as_it_was(small_corpus, t
     assert {name: getattr(loaded, name) for name in LEGACY_PARAMS} == LEGACY_PARAMS
     assert not loaded.module_.links[1].balanced
     np.testing.assert_array_equal(loaded.transform_layers(small_corpus)[1], old.transform_layers(small_corpus)[1])
+
+
+def test_the_default_batch_grows_with_the_corpus_and_the_learning_rate_with_the_batch(small_corpus):
+    from deepgbn_text.estimator import default_batch_size, default_lr
+
+    sizes = [default_batch_size(n) for n in (10, 4095, 4096, 8191, 8192, 10**6)]
+    assert sizes == [64, 64, 128, 128, 256, 256]  # at least 32 steps an epoch, from 64 up to 256
+    assert [default_lr(b) for b in (16, 64, 256, 4096)] == pytest.approx([3e-3, 3e-3, 6e-3, 6e-3])
+    settings = dict(n_topics=[4], n_layers=1, epochs=1, hidden=8, device="cpu", val_fraction=0.0)
+    learning_rates = [GeneralizedGBN(**settings, **given).fit(small_corpus).history_[0]["lr"]
+                      for given in ({}, {"batch_size": 256}, {"batch_size": 256, "lr": 1e-3})]
+    assert learning_rates == pytest.approx([3e-3, 6e-3, 1e-3])  # given values win; lr follows a given batch

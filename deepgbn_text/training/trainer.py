@@ -56,8 +56,8 @@ class TrainConfig:
     """Optimisation settings (model sizes live on the model)."""
 
     epochs: int = 300
-    batch_size: int = 256
-    lr: float = 6e-3
+    batch_size: int = 64
+    lr: float = 3e-3
     topic_lr_scale: float = 10.0
     """The topic logits (softmax over words or child topics) learn this many times faster than the
     rest: a topic must move its logits by several units, and Adam moves each by about lr a step."""
