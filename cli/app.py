@@ -86,6 +86,9 @@ def fit(
         help="Halve the learning rate after every this many epochs without held-out ELBO gain (0: never).", rich_help_panel=TRAINING)] = 0,
     ema_decay: Annotated[float, typer.Option(
         help="Validate and keep a moving average of the parameters with this decay per step (0: off; try 0.995).", rich_help_panel=TRAINING)] = 0.0,
+    topic_lr_scale: Annotated[float, typer.Option(help="The topic logits learn this many times faster than the "
+                              "rest (higher: more coherent, more distinct topics, slightly higher perplexity; "
+                              "docs/benchmarks.md).", rich_help_panel=TRAINING)] = 10.0,
     torch_compile: Annotated[bool, typer.Option("--torch-compile", help="Fuse the training step's kernels with "
                              "torch.compile (needs a C++ compiler on CPU, Triton on GPU; the first steps compile).", rich_help_panel=TRAINING)] = False,
     cuda_graphs: Annotated[bool, typer.Option("--cuda-graphs/--no-cuda-graphs", help="On a GPU, replay each "
@@ -143,7 +146,8 @@ def fit(
                                upper_concentration=upper_concentration, gate_max=gate_max,
                                pretrain_bottom=pretrain_bottom, conjugate_steps=conjugate_steps, epochs=epochs,
                                batch_size=batch_size, lr=lr, kl_warmup=kl_warmup, val_fraction=val_fraction,
-                               patience=patience, lr_decay_patience=lr_decay_patience, ema_decay=ema_decay, torch_compile=torch_compile,
+                               patience=patience, lr_decay_patience=lr_decay_patience, ema_decay=ema_decay, topic_lr_scale=topic_lr_scale,
+                               torch_compile=torch_compile,
                                cuda_graphs=cuda_graphs, seed=seed, device=device)
         model.validate_params()
         if not 0 < min_edge <= 1:

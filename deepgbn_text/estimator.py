@@ -139,6 +139,7 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         "patience": [Interval(Integral, 1, None, closed="left")],
         "lr_decay_patience": [Interval(Integral, 0, None, closed="left")],
         "ema_decay": [Interval(Real, 0, 1, closed="left")],
+        "topic_lr_scale": [Interval(Real, 0, None, closed="neither")],
         "torch_compile": ["boolean"],
         "cuda_graphs": ["boolean"],
         "seed": [Interval(Integral, 0, None, closed="left")],
@@ -173,6 +174,7 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         patience: int = 10,
         lr_decay_patience: int = 0,
         ema_decay: float = 0.0,
+        topic_lr_scale: float = 10.0,
         torch_compile: bool = False,
         cuda_graphs: bool = True,
         seed: int = 0,
@@ -200,6 +202,7 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         self.patience = patience
         self.lr_decay_patience = lr_decay_patience
         self.ema_decay = ema_decay
+        self.topic_lr_scale = topic_lr_scale
         self.torch_compile = torch_compile
         self.cuda_graphs = cuda_graphs
         self.seed = seed
@@ -322,7 +325,8 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         lr = self.lr or default_lr(batch_size)
         return TrainConfig(epochs=self.epochs, batch_size=batch_size, lr=lr, kl_warmup=self.kl_warmup,
                            patience=self.patience, lr_decay_patience=self.lr_decay_patience,
-                           ema_decay=self.ema_decay, torch_compile=self.torch_compile, cuda_graphs=self.cuda_graphs)
+                           ema_decay=self.ema_decay, topic_lr_scale=self.topic_lr_scale,
+                           torch_compile=self.torch_compile, cuda_graphs=self.cuda_graphs)
 
     def _train(self, counts: sp.csr_matrix, train_rows: np.ndarray, val_rows: np.ndarray | None, config: TrainConfig,
                seed: int, callback: Callable[[dict[str, Any]], None] | None,
