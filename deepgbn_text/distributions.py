@@ -248,9 +248,9 @@ def gamma_poisson_fixed_point(
     simplex) at the fixed point of the expected allocation of the counts to topics: repeat ``steps`` times
     n_k = sum_v x_v phi_vk theta_k / (phi_v . theta), theta_k = (prior_shape_k + n_k) / (GAMMA_RATE + 1).
     ``phi_rows``: Phi's rows at the non-zero counts (COO ``rows``, ``values``, ``offsets`` as in
-    :func:`poisson_log_likelihood_at`); ``theta``: the starting point (docs x K)."""
+    :func:`poisson_log_likelihood_sparse`); ``theta``: the starting point (docs x K)."""
     for _ in range(steps):
-        rate_nz = (F.embedding(rows, theta) * phi_rows).sum(-1, keepdim=True)
+        rate_nz = rates_by_gather(rows, theta, phi_rows)[:, None]
         allocated = theta * per_document_sum(offsets, values[:, None] * phi_rows / positive(rate_nz))
         theta = (prior_shape + allocated) / (GAMMA_RATE + 1.0)
     return theta
