@@ -74,6 +74,9 @@ def fit(
     conjugate_steps: Annotated[int, typer.Option(help="Fixed-point steps of the bottom layer's conjugate "
                                "update over a document's words under the prior from the layer above, after the "
                                "encoder, when predicting words (0: the encoder's mean).", rich_help_panel=MODEL)] = 20,
+    topic_em_steps: Annotated[int, typer.Option(help="After training, at most this many EM updates of the bottom "
+                              "topics over the training documents under the conjugate inference, each kept only "
+                              "if the validation perplexity falls (0: off).", rich_help_panel=MODEL)] = 2,
     epochs: Annotated[int, typer.Option(help="Maximum training epochs.", rich_help_panel=TRAINING)] = 300,
     batch_size: Annotated[Optional[int], typer.Option(help="Documents per minibatch (default: 64, 128 or 256, the "
                           "largest that makes at least 32 steps an epoch).", rich_help_panel=TRAINING)] = None,
@@ -144,7 +147,8 @@ def fit(
         model = GeneralizedGBN(n_topics=_parse_topics(topics), n_layers=layers, link=link, encoder=encoder, posterior=posterior, hidden=hidden,
                                layer_likelihood=layer_likelihood, balanced_links=balanced_links,
                                upper_concentration=upper_concentration, gate_max=gate_max,
-                               pretrain_bottom=pretrain_bottom, conjugate_steps=conjugate_steps, epochs=epochs,
+                               pretrain_bottom=pretrain_bottom, conjugate_steps=conjugate_steps,
+                               topic_em_steps=topic_em_steps, epochs=epochs,
                                batch_size=batch_size, lr=lr, kl_warmup=kl_warmup, val_fraction=val_fraction,
                                patience=patience, lr_decay_patience=lr_decay_patience, ema_decay=ema_decay, topic_lr_scale=topic_lr_scale,
                                torch_compile=torch_compile,
@@ -182,6 +186,9 @@ def fit(
     stderr.print(f"trained {summary['epochs_run']} epochs in {summary['fit_seconds']:.1f} s on {model.device_}"
               + (f"; best epoch {summary['best_epoch']}: val perplexity {summary['val_perplexity']:.1f}"
                  if "best_epoch" in summary else ""))
+    if hasattr(model, "topic_em_updates_"):
+        stderr.print(f"refined the bottom topics by {model.topic_em_updates_} EM update(s) over the training "
+                     f"documents (kept while the validation perplexity fell)")
     if hasattr(model, "val_perplexity_"):
         stderr.print(f"validation perplexity {model.val_perplexity_:.1f} with the conjugate inference "
                      f"(prior scale {model.prior_scale_:g}, chosen on the validation documents)")

@@ -235,6 +235,16 @@ def per_document_sum(offsets: torch.Tensor, per_entry: torch.Tensor) -> torch.Te
     return torch.segment_reduce(per_entry, "sum", offsets=torch.cat((offsets, end)), axis=0, unsafe=True)
 
 
+def per_word_sum(cols: torch.Tensor, per_entry: torch.Tensor, n_words: int) -> torch.Tensor:
+    """Sum the rows of ``per_entry`` (one per non-zero count) by word (``cols``): n_words x ... . Sorted and
+    segmented, as :func:`per_document_sum`, so the order of the sums is fixed on every device."""
+    order = torch.argsort(cols, stable=True)
+    sizes = torch.bincount(cols, minlength=n_words)
+    starts = torch.cumsum(sizes, 0) - sizes
+    end = torch.full((1,), cols.shape[0], dtype=starts.dtype, device=starts.device)
+    return torch.segment_reduce(per_entry[order], "sum", offsets=torch.cat((starts, end)), axis=0, unsafe=True)
+
+
 def gamma_poisson_fixed_point(
     offsets: torch.Tensor,
     rows: torch.Tensor,

@@ -37,6 +37,7 @@ from .params import DeviceNames, InvalidParameter, option_name
 from .threads import training_threads
 from .model.refine import DEFAULT_PRIOR_SCALE
 from .training.trainer import (EVAL_BATCH_SIZE, CheckpointPlan, GBNWordDistribution, TrainConfig, Trainer, choose_prior_scale,
+                               Validation, refine_topics_by_em,
                     deterministic_on_cpu)
 from .tree import topic_id
 
@@ -47,7 +48,7 @@ CONFIG_FILE = "config.json"
 MODEL_FORMAT_VERSION = 1
 DEFAULT_TOP_WIDTH = 128
 LEGACY_PARAMS = {"layer_likelihood": 0.0, "balanced_links": False, "upper_concentration": 1.0, "gate_max": 1.0,
-                 "conjugate_steps": 0, "pretrain_bottom": False}
+                 "conjugate_steps": 0, "pretrain_bottom": False, "topic_em_steps": 0}
 """The values that reproduce a model saved before these parameters existed (read when its config lacks them)."""
 SUMMARY_CHUNK_DOCS = 16384
 SMALLEST_DEFAULT_BATCH, LARGEST_DEFAULT_BATCH, MIN_STEPS_PER_EPOCH = 64, 256, 32
@@ -146,6 +147,7 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         "device": [DeviceNames()],
         "refine_steps": [Interval(Integral, 0, None, closed="left")],
         "conjugate_steps": [Interval(Integral, 0, None, closed="left")],
+        "topic_em_steps": [Interval(Integral, 0, None, closed="left")],
         "layer": [Interval(Integral, 1, None, closed="left"), StrOptions({"all"})],
     }
     """Every parameter of ``__init__`` and what it accepts (scikit-learn's declarative checks, run by
@@ -181,6 +183,7 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         device: str = "auto",
         refine_steps: int = 0,
         conjugate_steps: int = 20,
+        topic_em_steps: int = 2,
         layer: int | str = 1,
     ) -> None:
         self.n_topics = n_topics
@@ -209,6 +212,7 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         self.device = device
         self.refine_steps = refine_steps
         self.conjugate_steps = conjugate_steps
+        self.topic_em_steps = topic_em_steps
         self.layer = layer
 
     def __sklearn_tags__(self) -> Tags:
@@ -335,9 +339,17 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
             trainer = Trainer(self.module_, counts, train_rows, val_rows, config, seed, self.device_, callback, plan)
             history = trainer.run()
             if self.conjugate_steps and trainer.val is not None:
-                self.prior_scale_, self.val_perplexity_ = choose_prior_scale(
-                    self.module_, self.device_, trainer.val.observed, trainer.val.heldout, self.conjugate_steps)
+                self._choose_prior_scale(trainer.val)
+                if self.topic_em_steps:
+                    self.topic_em_updates_, _ = refine_topics_by_em(
+                        self.module_, self.device_, counts, train_rows, trainer.val, self.conjugate_steps,
+                        self.prior_scale_, self.topic_em_steps)
+                    self._choose_prior_scale(trainer.val)
         return history
+
+    def _choose_prior_scale(self, val: Validation) -> None:
+        self.prior_scale_, self.val_perplexity_ = choose_prior_scale(
+            self.module_, self.device_, val.observed, val.heldout, self.conjugate_steps)
 
     def _pretrain_bottom(self, counts: sp.csr_matrix, train_rows: np.ndarray, val_rows: np.ndarray | None,
                          callback: Callable[[dict[str, Any]], None] | None) -> list[dict[str, Any]]:

@@ -9,11 +9,12 @@ import scipy.sparse as sp
 import torch
 
 from deepgbn_text import GeneralizedGBN
-from deepgbn_text.distributions import GAMMA_RATE, gamma_poisson_fixed_point
+from deepgbn_text.distributions import GAMMA_RATE, gamma_poisson_fixed_point, per_word_sum
 from deepgbn_text.evaluate import completion_perplexity, completion_split
 from deepgbn_text.model import SparseBatch
-from deepgbn_text.model.refine import DEFAULT_PRIOR_SCALE, PRIOR_SCALES
-from deepgbn_text.training.trainer import GBNWordDistribution, choose_prior_scale
+from deepgbn_text.model.refine import (DEFAULT_PRIOR_SCALE, PRIOR_SCALES, TOPIC_EM_SMOOTHING, conjugate_bottom_means,
+                                      em_topics)
+from deepgbn_text.training.trainer import GBNWordDistribution, Validation, choose_prior_scale, refine_topics_by_em
 
 FAST = dict(n_topics=[6, 3], n_layers=2, epochs=8, hidden=32, patience=50, device="cpu", seed=2)
 
@@ -119,3 +120,65 @@ def test_prior_scale_is_saved_and_a_model_from_before_loads_with_the_encoder_mea
     config_path.write_text(json.dumps(config))
     old = GeneralizedGBN.load(tmp_path / "m", device="cpu")
     assert old.conjugate_steps == 0 and old.prior_scale_ == DEFAULT_PRIOR_SCALE
+
+
+def test_per_word_sum_is_a_scatter_add_by_word():
+    rng = np.random.default_rng(3)
+    cols = rng.integers(0, 7, 40)
+    values = rng.normal(size=(40, 3))
+    expected = np.zeros((9, 3))
+    np.add.at(expected, cols, values)
+    got = per_word_sum(torch.tensor(cols), torch.tensor(values), 9).numpy()
+    assert np.allclose(got, expected)
+
+
+def _poisson_fit(phi: np.ndarray, theta: np.ndarray, dense: np.ndarray) -> float:
+    return float((dense * np.log(theta @ phi.T)).sum())
+
+
+def test_an_em_topic_update_is_the_dense_allocation_update_and_raises_the_likelihood(fitted, small_corpus):
+    module = fitted.module_
+    counts = small_corpus.counts[:80]
+    batch = SparseBatch.from_csr(counts)
+    theta = conjugate_bottom_means(module, batch, module.posterior_means(batch), 20, fitted.prior_scale_).numpy()
+    after = em_topics(module, [SparseBatch.from_csr(counts[:50]), SparseBatch.from_csr(counts[50:])], 20,
+                      fitted.prior_scale_).numpy()
+    phi, dense = module.links[0].phi.detach().numpy(), counts.toarray()
+    expected = phi * ((dense / (theta @ phi.T)).T @ theta) + TOPIC_EM_SMOOTHING
+    assert np.allclose(after, expected / expected.sum(0), rtol=1e-4, atol=1e-7)
+    # the M step maximises the Poisson likelihood of the counts over the topics, theta fixed
+    assert _poisson_fit(after, theta, dense) > _poisson_fit(phi, theta, dense)
+
+
+def test_em_updates_are_kept_only_while_the_validation_perplexity_falls(fitted, small_corpus):
+    module = fitted.module_
+    before = module.links[0].logits.detach().clone()
+    observed, heldout = completion_split(small_corpus.counts[150:], seed=0)
+    val = Validation(np.arange(150, small_corpus.n_docs), int(heldout.sum()), observed, heldout)
+
+    def perplexity() -> float:
+        return completion_perplexity(GBNWordDistribution(module, fitted.device_, 1, 0, 20, fitted.prior_scale_),
+                                     observed, heldout)
+    start = perplexity()
+    try:
+        assert refine_topics_by_em(module, fitted.device_, small_corpus.counts, np.arange(150), val, 20,
+                                   fitted.prior_scale_, 0) == (0, pytest.approx(start))
+        assert torch.equal(module.links[0].logits, before)
+        kept, score = refine_topics_by_em(module, fitted.device_, small_corpus.counts, np.arange(150), val, 20,
+                                          fitted.prior_scale_, 3)
+        assert score == pytest.approx(perplexity())
+        assert (score < start) == (kept > 0)
+        if kept < 3:  # the update that did not improve was undone: made again, it is undone again
+            assert refine_topics_by_em(module, fitted.device_, small_corpus.counts, np.arange(150), val, 20,
+                                       fitted.prior_scale_, 1) == (0, pytest.approx(score))
+    finally:
+        with torch.no_grad():
+            module.links[0].logits.copy_(before)
+
+
+def test_topic_em_steps_change_the_bottom_topics_only(small_corpus):
+    base = GeneralizedGBN(**{**FAST, "topic_em_steps": 0}).fit(small_corpus)
+    refined = GeneralizedGBN(**{**FAST, "topic_em_steps": 3}).fit(small_corpus)
+    assert not hasattr(base, "topic_em_updates_") and 0 <= refined.topic_em_updates_ <= 3
+    for (name, a), b in zip(base.module_.state_dict().items(), refined.module_.state_dict().values()):
+        assert torch.equal(a, b) or (name == "links.0.logits" and refined.topic_em_updates_ > 0), name

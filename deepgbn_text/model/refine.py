@@ -1,11 +1,14 @@
 """Closing the amortisation gap: refine each document's posterior after the encoder, by the bottom layer's
-gamma-Poisson fixed point under the prior from the layers above, or by gradient steps on its ELBO."""
+gamma-Poisson fixed point under the prior from the layers above, or by gradient steps on its ELBO; and
+refine the bottom topics by EM on the training documents' counts under that inference."""
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F
 
-from ..distributions import REFINE_MEAN_MIN, gamma_poisson_fixed_point
+from ..distributions import REFINE_MEAN_MIN, gamma_poisson_fixed_point, per_word_sum, positive, rates_by_gather
 from .batch import SparseBatch
 from .gbn import GBN
 
@@ -13,6 +16,8 @@ PRIOR_SCALES = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)
 """The prior strengths the fit chooses from, on its validation documents, for :func:`conjugate_bottom_means`."""
 DEFAULT_PRIOR_SCALE = 1 / 8
 """The prior strength of a model fitted without validation documents (the choice on most corpora tried)."""
+TOPIC_EM_SMOOTHING = 0.01
+"""The pseudo-count every word gets in every topic at an EM update of the bottom topics (log Phi stays finite)."""
 
 
 @torch.no_grad()
@@ -49,3 +54,27 @@ def refine_posterior_means(module: GBN, batch: SparseBatch, steps: int, lr: floa
             p.grad = g
         optimiser.step()
     return [m.detach().exp() for m in log_mean]
+
+
+@torch.no_grad()
+def em_topics(module: GBN, batches: Iterable[SparseBatch], steps: int, prior_scale: float) -> torch.Tensor:
+    """The bottom topics Phi^(1) after one EM step, everything else fixed (V x K, columns on the simplex).
+    E: every document's theta^(1) by :func:`conjugate_bottom_means` (``steps``, ``prior_scale``) under the
+    current topics. M: each topic's words from the counts allocated to it, Phi_vk proportional to
+    TOPIC_EM_SMOOTHING + sum_d x_dv Phi_vk theta_dk / (Phi_v . theta_d), the update of Poisson
+    factorisation (and of PLSA)."""
+    phi = module.links[0].phi
+    allocated = torch.zeros_like(phi)
+    for batch in batches:
+        theta = conjugate_bottom_means(module, batch, module.posterior_means(batch), steps, prior_scale)
+        theta_rows = F.embedding(batch.rows, theta)
+        rate_nz = rates_by_gather(batch.rows, theta, F.embedding(batch.cols, phi))
+        allocated += per_word_sum(batch.cols, (batch.values / positive(rate_nz))[:, None] * theta_rows, phi.shape[0])
+    topics = phi * allocated + TOPIC_EM_SMOOTHING
+    return topics / topics.sum(0)
+
+
+@torch.no_grad()
+def set_bottom_topics(module: GBN, phi: torch.Tensor) -> None:
+    """Make ``phi`` (V x K, columns on the simplex) the bottom topics."""
+    module.links[0].logits.copy_(torch.log(positive(phi)))

@@ -31,7 +31,8 @@ from ..evaluate.perplexity import completion_perplexity, completion_split
 from .graphed_steps import GraphedSteps
 from ..model.batch import DeviceCSR, SparseBatch, iter_batches
 from ..model.gbn import GBN
-from ..model.refine import DEFAULT_PRIOR_SCALE, PRIOR_SCALES, conjugate_bottom_means, refine_posterior_means
+from ..model.refine import (DEFAULT_PRIOR_SCALE, PRIOR_SCALES, conjugate_bottom_means, em_topics,
+                            refine_posterior_means, set_bottom_topics)
 from .state_store import StateStore
 
 EVAL_BATCH_SIZE = 1024
@@ -155,6 +156,44 @@ def choose_prior_scale(module: GBN, device: torch.device, observed: sp.csr_matri
               for scale in PRIOR_SCALES]
     best = int(np.argmin(scores))
     return PRIOR_SCALES[best], scores[best]
+
+
+EM_STEP_SIZES = (1.0, 0.5, 0.25)
+"""The shares of an EM update of the bottom topics tried, mixed with the current topics: the validation
+documents choose one (a full EM step can overfit the training documents)."""
+
+
+def refine_topics_by_em(module: GBN, device: torch.device, counts: sp.csr_matrix, train_rows: np.ndarray,
+                       val: Validation, conjugate_steps: int, prior_scale: float, max_updates: int) -> tuple[int, float]:
+    """Up to ``max_updates`` EM updates of the bottom topics over the training documents
+    (:func:`~deepgbn_text.model.refine.em_topics`), each taken at the share of EM_STEP_SIZES that gives the
+    validation documents the lowest completion perplexity under the conjugate inference, and only if
+    that is lower than before; stop at the first that is not. Returns the number of updates kept and the
+    validation perplexity after them."""
+    module.eval()
+
+    def perplexity(phi: torch.Tensor) -> float:
+        set_bottom_topics(module, phi)
+        scorer = GBNWordDistribution(module, device, 1, 0, conjugate_steps, prior_scale)
+        return completion_perplexity(scorer, val.observed, val.heldout)
+
+    trained = module.links[0].logits.detach().clone()
+    current = module.links[0].phi.detach()
+    best = perplexity(current)
+    kept = 0
+    while kept < max_updates:
+        batches = (batch for _, batch in iter_batches(counts, train_rows, EVAL_BATCH_SIZE, device))
+        target = em_topics(module, batches, conjugate_steps, prior_scale)
+        score, size = min((perplexity((1 - size) * current + size * target), size) for size in EM_STEP_SIZES)
+        if not score < best:
+            break
+        current, best, kept = (1 - size) * current + size * target, score, kept + 1
+    if kept:
+        set_bottom_topics(module, current)
+    else:
+        with torch.no_grad():
+            module.links[0].logits.copy_(trained)
+    return kept, best
 
 
 def _elbo_sum(module: GBN, batches: Iterator[tuple[int, SparseBatch]], device: torch.device) -> float:
