@@ -182,3 +182,23 @@ def test_topic_em_steps_change_the_bottom_topics_only(small_corpus):
     assert not hasattr(base, "topic_em_updates_") and 0 <= refined.topic_em_updates_ <= 3
     for (name, a), b in zip(base.module_.state_dict().items(), refined.module_.state_dict().values()):
         assert torch.equal(a, b) or (name == "links.0.logits" and refined.topic_em_updates_ > 0), name
+
+
+def test_each_em_update_starts_from_the_topics_kept_before_it(fitted, small_corpus, monkeypatch):
+    import copy
+    from deepgbn_text.training import trainer
+    observed, heldout = completion_split(small_corpus.counts[150:], seed=0)
+    val = Validation(np.arange(150, small_corpus.n_docs), int(heldout.sum()), observed, heldout)
+    module = copy.deepcopy(fitted.module_)
+    with torch.no_grad():  # start from topics the EM can improve on
+        module.links[0].logits.mul_(0.5)
+    start = copy.deepcopy(module)
+    bases = []
+    real = trainer.em_topics
+    monkeypatch.setattr(trainer, "em_topics", lambda m, *a: bases.append(m.links[0].phi.detach().clone()) or real(m, *a))
+    kept, _ = refine_topics_by_em(module, fitted.device_, small_corpus.counts, np.arange(150), val, 20,
+                                  fitted.prior_scale_, 1)
+    assert kept == 1
+    bases.clear()
+    refine_topics_by_em(start, fitted.device_, small_corpus.counts, np.arange(150), val, 20, fitted.prior_scale_, 2)
+    assert torch.allclose(bases[1], module.links[0].phi, atol=1e-6)

@@ -182,6 +182,7 @@ def refine_topics_by_em(module: GBN, device: torch.device, counts: sp.csr_matrix
     best = perplexity(current)
     kept = 0
     while kept < max_updates:
+        set_bottom_topics(module, current)  # scoring the shares left the last one in place
         batches = (batch for _, batch in iter_batches(counts, train_rows, EVAL_BATCH_SIZE, device))
         target = em_topics(module, batches, conjugate_steps, prior_scale)
         score, size = min((perplexity((1 - size) * current + size * target), size) for size in EM_STEP_SIZES)
