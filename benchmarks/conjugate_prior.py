@@ -21,14 +21,13 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_corpora import load  # noqa: E402
 from deepgbn_text import GeneralizedGBN  # noqa: E402
 from deepgbn_text.storage.atomic import write_json  # noqa: E402
-from deepgbn_text.distributions import gamma_poisson_fixed_point  # noqa: E402
+from deepgbn_text.distributions import CountAllocation, gamma_poisson_fixed_point  # noqa: E402
 from deepgbn_text.estimator import default_topics  # noqa: E402
 from deepgbn_text.evaluate import completion_perplexity, completion_split  # noqa: E402
 from deepgbn_text.model import SparseBatch  # noqa: E402
@@ -52,8 +51,8 @@ class ConjugateWithPrior:
                 top = module.top_shape[None]
                 prior = module.propagate_down(top, module.n_layers - 1, to_layer=0).expand_as(means[0])
             phi = module.links[0].phi
-            theta = gamma_poisson_fixed_point(batch.offsets, batch.rows, batch.values, F.embedding(batch.cols, phi),
-                                              self.scale * prior, means[0], self.model.conjugate_steps)
+            allocation = CountAllocation(batch.offsets, batch.cols, batch.values, batch.rows, phi)
+            theta = gamma_poisson_fixed_point(allocation, self.scale * prior, means[0], self.model.conjugate_steps)
             rates = theta @ phi.T
         return (rates / rates.sum(-1, keepdim=True)).cpu().numpy()
 

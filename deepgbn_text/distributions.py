@@ -11,6 +11,7 @@ implicit reparameterisation). Both are given by a shape k and a mean; ``posterio
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -235,6 +236,55 @@ def per_document_sum(offsets: torch.Tensor, per_entry: torch.Tensor) -> torch.Te
     return torch.segment_reduce(per_entry, "sum", offsets=torch.cat((offsets, end)), axis=0, unsafe=True)
 
 
+class CountAllocation:
+    """A block of counts (CSR ``offsets``, ``cols``, ``values``, with each entry's document in ``rows``)
+    against topics Phi (V x K, columns on the simplex): the expected allocation of every count x_dv to the
+    topics under latents theta (docs x K), in proportion to phi_vk theta_dk. On a CPU by sparse products
+    (the rates at the counts by a sampled product, then two sparse-dense products: no nnz x K array, 30
+    times faster than the gather at 154,000 counts and K = 128); elsewhere by Phi's rows gathered at the
+    counts and segmented sums, whose order of summation is fixed (GPU sparse products add with atomics)."""
+
+    def __init__(self, offsets: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, rows: torch.Tensor,
+                 phi: torch.Tensor) -> None:
+        self.offsets, self.cols, self.values, self.rows, self.phi = offsets, cols, values, rows, phi
+        self.by_products = phi.device.type == "cpu"
+        if self.by_products:
+            end = torch.full((1,), cols.shape[0], dtype=offsets.dtype, device=offsets.device)
+            self.crow = torch.cat((offsets, end))
+            self.shape = (offsets.shape[0], phi.shape[0])
+            self.pattern = self._csr(values)
+        else:
+            self.phi_rows = F.embedding(cols, phi)
+
+    def _csr(self, values: torch.Tensor) -> torch.Tensor:
+        with warnings.catch_warnings():  # torch warns once that sparse CSR support is in beta
+            warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta", UserWarning)
+            return torch.sparse_csr_tensor(self.crow, self.cols, values, self.shape, check_invariants=False)
+
+    def _ratios(self, theta: torch.Tensor) -> torch.Tensor:
+        """x_dv / (phi_v . theta_d) at every count: as a sparse CSR matrix on a CPU, per entry otherwise."""
+        if self.by_products:
+            rates = torch.sparse.sampled_addmm(self.pattern, theta, self.phi.T, beta=0.0).values()
+            return self._csr(self.values / positive(rates))
+        return self.values / positive(rates_by_gather(self.rows, theta, self.phi_rows))
+
+    def per_topic(self, theta: torch.Tensor) -> torch.Tensor:
+        """sum_v x_dv phi_vk / (phi_v . theta_d), docs x K: times theta, each document's counts allocated to
+        each topic."""
+        ratios = self._ratios(theta)
+        if self.by_products:
+            return ratios @ self.phi
+        return per_document_sum(self.offsets, ratios[:, None] * self.phi_rows)
+
+    def per_word(self, theta: torch.Tensor) -> torch.Tensor:
+        """sum_d x_dv theta_dk / (phi_v . theta_d), V x K: times Phi, each word's counts allocated to each
+        topic (summed over the documents)."""
+        ratios = self._ratios(theta)
+        if self.by_products:
+            return ratios.t() @ theta
+        return per_word_sum(self.cols, ratios[:, None] * F.embedding(self.rows, theta), self.phi.shape[0])
+
+
 def per_word_sum(cols: torch.Tensor, per_entry: torch.Tensor, n_words: int) -> torch.Tensor:
     """Sum the rows of ``per_entry`` (one per non-zero count) by word (``cols``): n_words x ... . Sorted and
     segmented, as :func:`per_document_sum`, so the order of the sums is fixed on every device."""
@@ -245,23 +295,13 @@ def per_word_sum(cols: torch.Tensor, per_entry: torch.Tensor, n_words: int) -> t
     return torch.segment_reduce(per_entry[order], "sum", offsets=torch.cat((starts, end)), axis=0, unsafe=True)
 
 
-def gamma_poisson_fixed_point(
-    offsets: torch.Tensor,
-    rows: torch.Tensor,
-    values: torch.Tensor,
-    phi_rows: torch.Tensor,
-    prior_shape: torch.Tensor,
-    theta: torch.Tensor,
-    steps: int,
-) -> torch.Tensor:
+def gamma_poisson_fixed_point(allocation: CountAllocation, prior_shape: torch.Tensor, theta: torch.Tensor,
+                              steps: int) -> torch.Tensor:
     """The posterior mean of theta ~ Gam(prior_shape, GAMMA_RATE), x ~ Pois(Phi theta) (Phi's columns on the
     simplex) at the fixed point of the expected allocation of the counts to topics: repeat ``steps`` times
     n_k = sum_v x_v phi_vk theta_k / (phi_v . theta), theta_k = (prior_shape_k + n_k) / (GAMMA_RATE + 1).
-    ``phi_rows``: Phi's rows at the non-zero counts (COO ``rows``, ``values``, ``offsets`` as in
-    :func:`poisson_log_likelihood_sparse`); ``theta``: the starting point (docs x K)."""
+    ``allocation``: the counts against Phi; ``theta``: the starting point (docs x K)."""
     for _ in range(steps):
-        rate_nz = rates_by_gather(rows, theta, phi_rows)[:, None]
-        allocated = theta * per_document_sum(offsets, values[:, None] * phi_rows / positive(rate_nz))
-        theta = (prior_shape + allocated) / (GAMMA_RATE + 1.0)
+        theta = (prior_shape + theta * allocation.per_topic(theta)) / (GAMMA_RATE + 1.0)
     return theta
 

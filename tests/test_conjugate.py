@@ -9,7 +9,7 @@ import scipy.sparse as sp
 import torch
 
 from deepgbn_text import GeneralizedGBN
-from deepgbn_text.distributions import GAMMA_RATE, gamma_poisson_fixed_point, per_word_sum
+from deepgbn_text.distributions import GAMMA_RATE, CountAllocation, gamma_poisson_fixed_point, per_word_sum
 from deepgbn_text.evaluate import completion_perplexity, completion_split
 from deepgbn_text.model import SparseBatch
 from deepgbn_text.model.refine import (DEFAULT_PRIOR_SCALE, PRIOR_SCALES, TOPIC_EM_SMOOTHING, conjugate_bottom_means,
@@ -28,22 +28,38 @@ def _problem(seed: int = 0, n_docs: int = 5, n_words: int = 12, n_topics: int = 
     return phi, counts, prior
 
 
-def _fixed_point(phi, counts, prior, start, steps):
+def _allocation(phi, counts, by_products=True):
     batch = SparseBatch.from_csr(counts)
-    phi_t = torch.tensor(phi, dtype=torch.float32)
-    return gamma_poisson_fixed_point(batch.offsets, batch.rows, batch.values, phi_t[batch.cols],
-                                     torch.tensor(prior, dtype=torch.float32), torch.tensor(start, dtype=torch.float32),
-                                     steps).numpy()
+    allocation = CountAllocation(batch.offsets, batch.cols, batch.values, batch.rows, torch.tensor(phi, dtype=torch.float32))
+    if not by_products:  # the GPU's path, on the CPU
+        allocation.by_products = False
+        allocation.phi_rows = allocation.phi[batch.cols]
+    return allocation
 
 
-def test_fixed_point_is_the_dense_allocation_update():
+def _fixed_point(phi, counts, prior, start, steps, by_products=True):
+    return gamma_poisson_fixed_point(_allocation(phi, counts, by_products), torch.tensor(prior, dtype=torch.float32),
+                                     torch.tensor(start, dtype=torch.float32), steps).numpy()
+
+
+@pytest.mark.parametrize("by_products", [True, False])
+def test_fixed_point_is_the_dense_allocation_update(by_products):
     phi, counts, prior = _problem()
     theta = np.ones_like(prior)
     dense = counts.toarray()
     for _ in range(3):  # n_dk = theta_dk sum_v x_dv phi_vk / (Phi theta_d)_v; theta = (prior + n) / (1 + rate)
         allocated = theta * ((dense / np.maximum(theta @ phi.T, 1e-30)) @ phi)
         theta = (prior + allocated) / 2.0
-    assert np.allclose(_fixed_point(phi, counts, prior, np.ones_like(prior), 3), theta, rtol=1e-5, atol=1e-6)
+    assert np.allclose(_fixed_point(phi, counts, prior, np.ones_like(prior), 3, by_products), theta, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("by_products", [True, False])
+def test_allocation_per_word_is_the_dense_sum_over_documents(by_products):
+    phi, counts, prior = _problem(seed=4)
+    dense = counts.toarray()
+    expected = (dense / (prior @ phi.T)).T @ prior
+    got = _allocation(phi, counts, by_products).per_word(torch.tensor(prior, dtype=torch.float32)).numpy()
+    assert np.allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_fixed_point_converges_and_keeps_every_document_s_count():

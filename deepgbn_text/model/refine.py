@@ -6,9 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import torch
-import torch.nn.functional as F
 
-from ..distributions import REFINE_MEAN_MIN, gamma_poisson_fixed_point, per_word_sum, positive, rates_by_gather
+from ..distributions import REFINE_MEAN_MIN, CountAllocation, gamma_poisson_fixed_point, positive
 from .batch import SparseBatch
 from .gbn import GBN
 
@@ -28,9 +27,15 @@ def conjugate_bottom_means(module: GBN, batch: SparseBatch, means: list[torch.Te
     :func:`~deepgbn_text.distributions.gamma_poisson_fixed_point` with the prior shape f_2(theta^(2)) from
     the layer above, times ``prior_scale``: the model's own prior (scale 1) is too strong for the words a
     document has not shown yet, and the scale weakens it (docs/model.md)."""
-    phi_rows = F.embedding(batch.cols, module.links[0].phi)
+    return conjugate_update(module, batch, means, steps, prior_scale)[0]
+
+
+def conjugate_update(module: GBN, batch: SparseBatch, means: list[torch.Tensor], steps: int,
+                     prior_scale: float) -> tuple[torch.Tensor, CountAllocation]:
+    """:func:`conjugate_bottom_means` and the batch's counts against the bottom topics it used."""
+    allocation = CountAllocation(batch.offsets, batch.cols, batch.values, batch.rows, module.links[0].phi)
     prior = prior_scale * module.bottom_prior_shape(means)
-    return gamma_poisson_fixed_point(batch.offsets, batch.rows, batch.values, phi_rows, prior, means[0], steps)
+    return gamma_poisson_fixed_point(allocation, prior, means[0], steps), allocation
 
 
 def refine_posterior_means(module: GBN, batch: SparseBatch, steps: int, lr: float = 0.05) -> list[torch.Tensor]:
@@ -66,10 +71,8 @@ def em_topics(module: GBN, batches: Iterable[SparseBatch], steps: int, prior_sca
     phi = module.links[0].phi
     allocated = torch.zeros_like(phi)
     for batch in batches:
-        theta = conjugate_bottom_means(module, batch, module.posterior_means(batch), steps, prior_scale)
-        theta_rows = F.embedding(batch.rows, theta)
-        rate_nz = rates_by_gather(batch.rows, theta, F.embedding(batch.cols, phi))
-        allocated += per_word_sum(batch.cols, (batch.values / positive(rate_nz))[:, None] * theta_rows, phi.shape[0])
+        theta, allocation = conjugate_update(module, batch, module.posterior_means(batch), steps, prior_scale)
+        allocated += allocation.per_word(theta)
     topics = phi * allocated + TOPIC_EM_SMOOTHING
     return topics / topics.sum(0)
 
