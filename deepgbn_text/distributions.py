@@ -239,15 +239,16 @@ def per_document_sum(offsets: torch.Tensor, per_entry: torch.Tensor) -> torch.Te
 class CountAllocation:
     """A block of counts (CSR ``offsets``, ``cols``, ``values``, with each entry's document in ``rows``)
     against topics Phi (V x K, columns on the simplex): the expected allocation of every count x_dv to the
-    topics under latents theta (docs x K), in proportion to phi_vk theta_dk. On a CPU by sparse products
-    (the rates at the counts by a sampled product, then two sparse-dense products: no nnz x K array, 30
-    times faster than the gather at 154,000 counts and K = 128); elsewhere by Phi's rows gathered at the
-    counts and segmented sums, whose order of summation is fixed (GPU sparse products add with atomics)."""
+    topics under latents theta (docs x K), in proportion to phi_vk theta_dk. ``by_products`` (the default
+    on a CPU): the rates at the counts by a sampled product, then sparse-dense products, with no nnz x K
+    array (30 times faster than the gather at 154,000 counts and K = 128); otherwise (the default on a GPU,
+    where these paths were not measured): Phi's rows gathered at the counts and segmented sums, whose
+    order of summation is fixed."""
 
     def __init__(self, offsets: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, rows: torch.Tensor,
-                 phi: torch.Tensor) -> None:
+                 phi: torch.Tensor, by_products: bool | None = None) -> None:
         self.offsets, self.cols, self.values, self.rows, self.phi = offsets, cols, values, rows, phi
-        self.by_products = phi.device.type == "cpu"
+        self.by_products = phi.device.type == "cpu" if by_products is None else by_products
         if self.by_products:
             end = torch.full((1,), cols.shape[0], dtype=offsets.dtype, device=offsets.device)
             self.crow = torch.cat((offsets, end))

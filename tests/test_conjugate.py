@@ -30,11 +30,8 @@ def _problem(seed: int = 0, n_docs: int = 5, n_words: int = 12, n_topics: int = 
 
 def _allocation(phi, counts, by_products=True):
     batch = SparseBatch.from_csr(counts)
-    allocation = CountAllocation(batch.offsets, batch.cols, batch.values, batch.rows, torch.tensor(phi, dtype=torch.float32))
-    if not by_products:  # the GPU's path, on the CPU
-        allocation.by_products = False
-        allocation.phi_rows = allocation.phi[batch.cols]
-    return allocation
+    return CountAllocation(batch.offsets, batch.cols, batch.values, batch.rows, torch.tensor(phi, dtype=torch.float32),
+                           by_products)
 
 
 def _fixed_point(phi, counts, prior, start, steps, by_products=True):
