@@ -60,6 +60,7 @@ ROWS = {
     "depth 5 (128-32-8-4-2)": dict(n_topics=[128, 32, 8, 4, 2]),
     "gamma posterior (implicit reparameterisation)": dict(n_topics=[128, 32, 8], posterior="gamma"),
     "without the bottom pretraining (cold start)": dict(n_topics=[128, 32, 8], pretrain_bottom=False),
+    "without the EM refinement of the bottom topics": dict(n_topics=[128, 32, 8], topic_em_steps=0),
 }
 
 
