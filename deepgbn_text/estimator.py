@@ -344,7 +344,8 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
                     self.topic_em_updates_, _ = refine_topics_by_em(
                         self.module_, self.device_, counts, train_rows, trainer.val, self.conjugate_steps,
                         self.prior_scale_, self.topic_em_steps)
-                    self._choose_prior_scale(trainer.val)
+                    if self.topic_em_updates_:  # otherwise the trained topics are back, and so is the choice
+                        self._choose_prior_scale(trainer.val)
         return history
 
     def _choose_prior_scale(self, val: Validation) -> None:
