@@ -262,6 +262,26 @@ def test_balanced_columns_are_a_plan_between_uniform_marginals():
     assert (phi >= 0).all()
 
 
+@pytest.mark.parametrize("shape", [(12, 4), (32, 128)])
+def test_balanced_columns_gradient_is_that_of_the_converged_plan(shape):
+    from deepgbn_text.model.links import balanced_columns, sinkhorn_scaling
+
+    torch.manual_seed(0)
+    logits = (torch.randn(*shape, dtype=torch.float64) * 2).requires_grad_()
+    upstream = torch.randn(*shape, dtype=torch.float64)
+    (implicit,) = torch.autograd.grad((balanced_columns(logits, 200) * upstream).sum(), logits)
+    (unrolled,) = torch.autograd.grad((sinkhorn_scaling(logits, 200) * upstream).sum(), logits)
+    assert torch.allclose(implicit, unrolled, atol=1e-10)
+    if logits.numel() <= 64:  # finite differences of every entry
+        assert torch.autograd.gradcheck(lambda x: balanced_columns(x, 200), (logits,))
+    # at the default number of steps, in float32, the same as autograd through the steps
+    logits32 = logits.detach().float().requires_grad_()
+    (implicit32,) = torch.autograd.grad((balanced_columns(logits32) * upstream.float()).sum(), logits32)
+    (unrolled32,) = torch.autograd.grad((sinkhorn_scaling(logits32, 20) * upstream.float()).sum(), logits32)
+    assert torch.allclose(implicit32, unrolled32, atol=1e-5)
+    assert torch.equal(balanced_columns(logits32), sinkhorn_scaling(logits32.detach(), 20))
+
+
 def test_layer_likelihood_off_is_exactly_the_elbo(small_corpus):
     torch.manual_seed(0)
     module = GBN(small_corpus.n_words, [8, 4, 2], hidden=16)
