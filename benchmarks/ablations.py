@@ -182,7 +182,7 @@ def main() -> None:
                "perplexity": round(completion_perplexity(model, observed, heldout), 1),
                "perplexity_encoder": round(completion_perplexity(model.set_params(conjugate_steps=0), observed,
                                                                  heldout), 1),
-               "prior_scale": model.prior_scale_,
+               "prior": str(model.prior_),
                "npmi": [round(npmi_coherence(tw, reference, NPMI_TOP_N), 3) for tw in topic_words],
                "sparsity": [round(float(np.mean(t < SPARSE_BELOW)), 3) for t in thetas],
                "sparsity_sample": sample_sparsity(model, observed),

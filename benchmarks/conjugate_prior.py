@@ -1,4 +1,4 @@
-"""How the bottom layer's conjugate inference predicts held-out words, prior by prior and scale by scale.
+"""How the bottom layer's conjugate inference predicts held-out words, prior by prior and strength by strength.
 
     OMP_NUM_THREADS=1 python benchmarks/conjugate_prior.py --corpus bbc --depths 3,1 --json bbc-conjugate.json
     python benchmarks/conjugate_prior.py --corpus sample --epochs 2                        # smoke test
@@ -6,7 +6,7 @@
 Fits the default model at each depth of ``--depths`` on a corpus of benchmarks/bench_corpora.py and scores
 the test documents (document completion, 20% held out, seed 0) with: the encoder mean alone; the
 conjugate fixed point (model/refine.py) with the prior shape from the layer above, the document's own
-(f_2 of the encoder's theta^(2)), at every scale of PRIOR_SCALES; and the same with a prior that knows
+(f_2 of the encoder's theta^(2)), at every strength of PRIOR_STRENGTHS; and the same with a prior that knows
 nothing of the document (the top layer's prior mean r pushed down the links), to show what the layers
 above add. Prints one row per depth and writes JSON.
 """
@@ -31,14 +31,14 @@ from deepgbn_text.distributions import CountAllocation, gamma_poisson_fixed_poin
 from deepgbn_text.estimator import default_topics  # noqa: E402
 from deepgbn_text.evaluate import completion_perplexity, completion_split  # noqa: E402
 from deepgbn_text.model import SparseBatch  # noqa: E402
-from deepgbn_text.model.refine import PRIOR_SCALES  # noqa: E402
+from deepgbn_text.model.refine import PRIOR_STRENGTHS, PriorStrength  # noqa: E402
 
 
 class ConjugateWithPrior:
     """Word distributions from the conjugate fixed point with the document's prior or the global one."""
 
-    def __init__(self, model: GeneralizedGBN, scale: float, documents_prior: bool) -> None:
-        self.model, self.scale, self.documents_prior = model, scale, documents_prior
+    def __init__(self, model: GeneralizedGBN, strength: PriorStrength, documents_prior: bool) -> None:
+        self.model, self.strength, self.documents_prior = model, strength, documents_prior
 
     def word_distribution(self, observed: sp.csr_matrix) -> np.ndarray:
         module = self.model.module_
@@ -52,7 +52,7 @@ class ConjugateWithPrior:
                 prior = module.propagate_down(top, module.n_layers - 1, to_layer=0).expand_as(means[0])
             phi = module.links[0].phi
             allocation = CountAllocation(batch.offsets, batch.cols, batch.values, batch.rows, phi)
-            theta = gamma_poisson_fixed_point(allocation, self.scale * prior, means[0], self.model.conjugate_steps)
+            theta = gamma_poisson_fixed_point(allocation, self.strength(prior), means[0], self.model.conjugate_steps)
             rates = theta @ phi.T
         return (rates / rates.sum(-1, keepdim=True)).cpu().numpy()
 
@@ -72,12 +72,12 @@ def main() -> None:
         started = time.perf_counter()
         model = GeneralizedGBN(n_layers=depth, epochs=args.epochs, seed=args.seed, device="cpu").fit(train)
         row = {"depth": depth, "topics": default_topics(depth), "fit_seconds": round(time.perf_counter() - started, 1),
-               "prior_scale_chosen": model.prior_scale_,
+               "prior_chosen": str(model.prior_),
                "default": round(completion_perplexity(model, observed, heldout), 1)}
         for documents_prior in (True, False):
             key = "documents_prior" if documents_prior else "global_prior"
-            row[key] = {f"{scale:g}": round(completion_perplexity(ConjugateWithPrior(model, scale, documents_prior),
-                                                                  observed, heldout), 1) for scale in PRIOR_SCALES}
+            row[key] = {str(strength): round(completion_perplexity(ConjugateWithPrior(model, strength, documents_prior),
+                                                                   observed, heldout), 1) for strength in PRIOR_STRENGTHS}
         row["encoder_mean"] = round(completion_perplexity(model.set_params(conjugate_steps=0), observed, heldout), 1)
         rows.append(row)
         print(json.dumps(row), flush=True)

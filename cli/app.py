@@ -191,7 +191,7 @@ def fit(
                      f"documents (kept while the validation perplexity fell)")
     if hasattr(model, "val_perplexity_"):
         stderr.print(f"validation perplexity {model.val_perplexity_:.1f} with the conjugate inference "
-                     f"(prior scale {model.prior_scale_:g}, chosen on the validation documents)")
+                     f"(the prior {model.prior_}, chosen on the validation documents)")
     tree = model.tree(top_n=top_words, min_edge=min_edge)
     print_tree(tree if all_topics else tree.without_dead(), top_words)
     for message in collapse_messages(model):

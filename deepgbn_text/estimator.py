@@ -35,8 +35,8 @@ from .model.gbn import LINKS, GBN
 from .storage.model_config import check_config, check_digest, check_weights, weights_digest
 from .params import DeviceNames, InvalidParameter, option_name
 from .threads import training_threads
-from .model.refine import DEFAULT_PRIOR_SCALE
-from .training.trainer import (EVAL_BATCH_SIZE, CheckpointPlan, GBNWordDistribution, TrainConfig, Trainer, choose_prior_scale,
+from .model.refine import DEFAULT_PRIOR, PriorStrength
+from .training.trainer import (EVAL_BATCH_SIZE, CheckpointPlan, GBNWordDistribution, TrainConfig, Trainer, choose_prior,
                                Validation, refine_topics_by_em,
                     deterministic_on_cpu)
 from .tree import topic_id
@@ -321,7 +321,7 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         self.vocab_ = list(corpus.vocab)
         self.topics_ = topics
         self.module_ = self._build_module(corpus.n_words, topics).to(self.device_)
-        self.prior_scale_ = DEFAULT_PRIOR_SCALE  # until a fit with validation documents chooses one
+        self.prior_ = DEFAULT_PRIOR  # until a fit with validation documents chooses one
 
     def _train_config(self, n_train_docs: int) -> TrainConfig:
         """The training settings for ``n_train_docs`` training documents (they decide the default batch size)."""
@@ -339,17 +339,17 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
             trainer = Trainer(self.module_, counts, train_rows, val_rows, config, seed, self.device_, callback, plan)
             history = trainer.run()
             if self.conjugate_steps and trainer.val is not None:
-                self._choose_prior_scale(trainer.val)
+                self._choose_prior(trainer.val)
                 if self.topic_em_steps:
                     self.topic_em_updates_, _ = refine_topics_by_em(
                         self.module_, self.device_, counts, train_rows, trainer.val, self.conjugate_steps,
-                        self.prior_scale_, self.topic_em_steps)
+                        self.prior_, self.topic_em_steps)
                     if self.topic_em_updates_:  # otherwise the trained topics are back, and so is the choice
-                        self._choose_prior_scale(trainer.val)
+                        self._choose_prior(trainer.val)
         return history
 
-    def _choose_prior_scale(self, val: Validation) -> None:
-        self.prior_scale_, self.val_perplexity_ = choose_prior_scale(
+    def _choose_prior(self, val: Validation) -> None:
+        self.prior_, self.val_perplexity_ = choose_prior(
             self.module_, self.device_, val.observed, val.heldout, self.conjugate_steps)
 
     def _pretrain_bottom(self, counts: sp.csr_matrix, train_rows: np.ndarray, val_rows: np.ndarray | None,
@@ -484,7 +484,7 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
             note += f", refined by {self.refine_steps} Adam steps on each document's ELBO"
         if self.conjugate_steps:
             note += (f"; layer 1 then by {self.conjugate_steps} conjugate fixed-point steps under the prior from "
-                     f"the layer above, scaled by {self.prior_scale_:g}")
+                     f"the layer above, {self.prior_}")
         return note
 
     def word_distribution(self, observed: sp.spmatrix, layer: int = 1, refine_steps: int | None = None) -> np.ndarray:
@@ -505,7 +505,7 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         index = self._check_layer(layer)
         steps = self.refine_steps if refine_steps is None else refine_steps
         return GBNWordDistribution(self.module_, self.device_, index + 1, steps, self.conjugate_steps,
-                                   self.prior_scale_)
+                                   self.prior_)
 
     # -- topics -------------------------------------------------------------------------------
     def _check_layer(self, layer: int) -> int:
@@ -563,7 +563,8 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
             "vocab_hash": vocab_hash(self.vocab_),
             "topic_prevalence": self.topic_prevalence_,
             "theta_mean": self.theta_mean_,
-            "prior_scale": self.prior_scale_,
+            "prior_scale": self.prior_.scale,
+            "prior_power": self.prior_.power,
             "device": str(self.device_),
             "versions": package_versions(),
         }
@@ -600,7 +601,8 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         model.n_features_in_ = len(model.vocab_)
         model.topic_prevalence_ = config["topic_prevalence"]
         model.theta_mean_ = config["theta_mean"]
-        model.prior_scale_ = float(config.get("prior_scale", DEFAULT_PRIOR_SCALE))
+        model.prior_ = PriorStrength(float(config.get("prior_scale", DEFAULT_PRIOR.scale)),
+                                     float(config.get("prior_power", DEFAULT_PRIOR.power)))
         model.device_ = resolve_device(device)
         with torch.device("meta"):  # shapes only: a tampered config cannot make us allocate much
             expected = model._build_module(len(model.vocab_), model.topics_).state_dict()

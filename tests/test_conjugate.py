@@ -12,9 +12,9 @@ from deepgbn_text import GeneralizedGBN
 from deepgbn_text.distributions import GAMMA_RATE, CountAllocation, gamma_poisson_fixed_point, per_word_sum
 from deepgbn_text.evaluate import completion_perplexity, completion_split
 from deepgbn_text.model import SparseBatch
-from deepgbn_text.model.refine import (DEFAULT_PRIOR_SCALE, PRIOR_SCALES, TOPIC_EM_SMOOTHING, conjugate_bottom_means,
-                                      em_topics)
-from deepgbn_text.training.trainer import GBNWordDistribution, Validation, choose_prior_scale, refine_topics_by_em
+from deepgbn_text.model.refine import (DEFAULT_PRIOR, PRIOR_STRENGTHS, TOPIC_EM_SMOOTHING, PriorStrength,
+                                      conjugate_bottom_means, em_topics)
+from deepgbn_text.training.trainer import GBNWordDistribution, Validation, choose_prior, refine_topics_by_em
 
 FAST = dict(n_topics=[6, 3], n_layers=2, epochs=8, hidden=32, patience=50, device="cpu", seed=2)
 
@@ -80,12 +80,12 @@ def fitted(small_corpus):
     return GeneralizedGBN(**FAST).fit(small_corpus)
 
 
-def test_fit_chooses_the_prior_scale_with_the_lowest_validation_perplexity(fitted, small_corpus):
-    assert fitted.prior_scale_ in PRIOR_SCALES
+def test_fit_chooses_the_prior_strength_with_the_lowest_validation_perplexity(fitted, small_corpus):
+    assert fitted.prior_ in PRIOR_STRENGTHS
     observed, heldout = completion_split(small_corpus.counts[:60], seed=0)
-    chosen, score = choose_prior_scale(fitted.module_, fitted.device_, observed, heldout, 20)
+    chosen, score = choose_prior(fitted.module_, fitted.device_, observed, heldout, 20)
     scores = {s: completion_perplexity(GBNWordDistribution(fitted.module_, fitted.device_, 1, 0, 20, s), observed, heldout)
-              for s in PRIOR_SCALES}
+              for s in PRIOR_STRENGTHS}
     assert scores[chosen] == min(scores.values()) == score
     assert fitted.val_perplexity_ > 1
 
@@ -117,22 +117,31 @@ def test_conjugate_inference_lowers_perplexity_on_held_out_documents(small_corpu
 
 def test_without_validation_documents_the_default_scale(small_corpus):
     model = GeneralizedGBN(**{**FAST, "epochs": 1, "val_fraction": 0.0}).fit(small_corpus)
-    assert model.prior_scale_ == DEFAULT_PRIOR_SCALE
+    assert model.prior_ == DEFAULT_PRIOR
 
 
-def test_prior_scale_is_saved_and_a_model_from_before_loads_with_the_encoder_mean(fitted, small_corpus, tmp_path):
-    fitted.prior_scale_, chosen = 0.5, fitted.prior_scale_
+def test_prior_strength_is_saved_and_a_model_from_before_loads_with_the_encoder_mean(fitted, small_corpus, tmp_path):
+    fitted.prior_, chosen = PriorStrength(2.0, 0.5), fitted.prior_
     try:
         loaded = GeneralizedGBN.load(fitted.save(tmp_path / "m"), device="cpu")
     finally:
-        fitted.prior_scale_ = chosen
-    assert loaded.prior_scale_ == 0.5 and loaded.conjugate_steps == 20
+        fitted.prior_ = chosen
+    assert loaded.prior_ == PriorStrength(2.0, 0.5) and loaded.conjugate_steps == 20
+    assert "rescaled to a total of 2 x its total^0.5" in loaded.inference
     config_path = tmp_path / "m" / "config.json"
     config = json.loads(config_path.read_text())
-    del config["prior_scale"], config["params"]["conjugate_steps"]
+    del config["prior_scale"], config["prior_power"], config["params"]["conjugate_steps"]
     config_path.write_text(json.dumps(config))
     old = GeneralizedGBN.load(tmp_path / "m", device="cpu")
-    assert old.conjugate_steps == 0 and old.prior_scale_ == DEFAULT_PRIOR_SCALE
+    assert old.conjugate_steps == 0 and old.prior_ == DEFAULT_PRIOR
+
+
+def test_prior_strength_power_one_scales_and_power_half_grows_as_the_square_root():
+    shape = torch.tensor([[1.0, 3.0], [4.0, 12.0]])
+    assert torch.equal(PriorStrength(0.25)(shape), 0.25 * shape)
+    rescaled = PriorStrength(2.0, 0.5)(shape)
+    assert torch.allclose(rescaled.sum(1), 2.0 * shape.sum(1).sqrt())  # totals 4 and 8
+    assert torch.allclose(rescaled / rescaled.sum(1, keepdim=True), shape / shape.sum(1, keepdim=True))
 
 
 def test_per_word_sum_is_a_scatter_add_by_word():
@@ -153,9 +162,9 @@ def test_an_em_topic_update_is_the_dense_allocation_update_and_raises_the_likeli
     module = fitted.module_
     counts = small_corpus.counts[:80]
     batch = SparseBatch.from_csr(counts)
-    theta = conjugate_bottom_means(module, batch, module.posterior_means(batch), 20, fitted.prior_scale_).numpy()
+    theta = conjugate_bottom_means(module, batch, module.posterior_means(batch), 20, fitted.prior_).numpy()
     after = em_topics(module, [SparseBatch.from_csr(counts[:50]), SparseBatch.from_csr(counts[50:])], 20,
-                      fitted.prior_scale_).numpy()
+                      fitted.prior_).numpy()
     phi, dense = module.links[0].phi.detach().numpy(), counts.toarray()
     expected = phi * ((dense / (theta @ phi.T)).T @ theta) + TOPIC_EM_SMOOTHING
     assert np.allclose(after, expected / expected.sum(0), rtol=1e-4, atol=1e-7)
@@ -170,20 +179,20 @@ def test_em_updates_are_kept_only_while_the_validation_perplexity_falls(fitted, 
     val = Validation(np.arange(150, small_corpus.n_docs), int(heldout.sum()), observed, heldout)
 
     def perplexity() -> float:
-        return completion_perplexity(GBNWordDistribution(module, fitted.device_, 1, 0, 20, fitted.prior_scale_),
+        return completion_perplexity(GBNWordDistribution(module, fitted.device_, 1, 0, 20, fitted.prior_),
                                      observed, heldout)
     start = perplexity()
     try:
         assert refine_topics_by_em(module, fitted.device_, small_corpus.counts, np.arange(150), val, 20,
-                                   fitted.prior_scale_, 0) == (0, pytest.approx(start))
+                                   fitted.prior_, 0) == (0, pytest.approx(start))
         assert torch.equal(module.links[0].logits, before)
         kept, score = refine_topics_by_em(module, fitted.device_, small_corpus.counts, np.arange(150), val, 20,
-                                          fitted.prior_scale_, 3)
+                                          fitted.prior_, 3)
         assert score == pytest.approx(perplexity())
         assert (score < start) == (kept > 0)
         if kept < 3:  # the update that did not improve was undone: made again, it is undone again
             assert refine_topics_by_em(module, fitted.device_, small_corpus.counts, np.arange(150), val, 20,
-                                       fitted.prior_scale_, 1) == (0, pytest.approx(score))
+                                       fitted.prior_, 1) == (0, pytest.approx(score))
     finally:
         with torch.no_grad():
             module.links[0].logits.copy_(before)
@@ -210,8 +219,8 @@ def test_each_em_update_starts_from_the_topics_kept_before_it(fitted, small_corp
     real = trainer.em_topics
     monkeypatch.setattr(trainer, "em_topics", lambda m, *a: bases.append(m.links[0].phi.detach().clone()) or real(m, *a))
     kept, _ = refine_topics_by_em(module, fitted.device_, small_corpus.counts, np.arange(150), val, 20,
-                                  fitted.prior_scale_, 1)
+                                  fitted.prior_, 1)
     assert kept == 1
     bases.clear()
-    refine_topics_by_em(start, fitted.device_, small_corpus.counts, np.arange(150), val, 20, fitted.prior_scale_, 2)
+    refine_topics_by_em(start, fitted.device_, small_corpus.counts, np.arange(150), val, 20, fitted.prior_, 2)
     assert torch.allclose(bases[1], module.links[0].phi, atol=1e-6)

@@ -4,16 +4,45 @@ refine the bottom topics by EM on the training documents' counts under that infe
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import torch
 
-from ..distributions import REFINE_MEAN_MIN, CountAllocation, gamma_poisson_fixed_point, positive
+from ..distributions import POSITIVE_MIN, REFINE_MEAN_MIN, CountAllocation, gamma_poisson_fixed_point, positive
 from .batch import SparseBatch
 from .gbn import GBN
 
-PRIOR_SCALES = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)
-"""The prior strengths the fit chooses from, on its validation documents, for :func:`conjugate_bottom_means`."""
-DEFAULT_PRIOR_SCALE = 1 / 8
+
+
+@dataclass(frozen=True)
+class PriorStrength:
+    """How far the bottom layer's conjugate update trusts the prior shape a = f_2(theta^(2)) from the layer
+    above: it uses ``scale`` * a * |a|^(``power`` - 1), |a| = sum_k a_k, a prior of total pseudo-count
+    ``scale`` * |a|^``power`` spread as a is. The model's own prior is scale 1, power 1; with the gamma rate
+    fixed at 1 its total |a| follows the document's length, and power 1/2 lets the total grow only as its
+    square root, so a long document leans on its own words more (docs/model.md)."""
+
+    scale: float
+    power: float = 1.0
+
+    def __call__(self, shape: torch.Tensor) -> torch.Tensor:
+        """The prior shape the conjugate update uses, from the model's ``shape`` (documents x topics)."""
+        if self.power == 1.0:
+            return self.scale * shape
+        total = shape.sum(-1, keepdim=True).clamp_min(POSITIVE_MIN)
+        return shape * (self.scale * total ** (self.power - 1.0))
+
+    def __str__(self) -> str:
+        if self.power == 1.0:
+            return f"scaled by {self.scale:g}"
+        return f"rescaled to a total of {self.scale:g} x its total^{self.power:g}"
+
+
+PRIOR_STRENGTHS = (*(PriorStrength(scale) for scale in (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)),
+                   *(PriorStrength(scale, 0.5) for scale in (1 / 2, 1.0, 2.0, 4.0)))
+"""The prior strengths the fit chooses from, on its validation documents, for :func:`conjugate_bottom_means`
+(the model's prior scaled, then totals that grow as the square root of its mass; on a tie the first)."""
+DEFAULT_PRIOR = PriorStrength(1 / 8)
 """The prior strength of a model fitted without validation documents (the choice on most corpora tried)."""
 TOPIC_EM_SMOOTHING = 0.01
 """The pseudo-count every word gets in every topic at an EM update of the bottom topics (log Phi stays finite)."""
@@ -21,21 +50,20 @@ TOPIC_EM_SMOOTHING = 0.01
 
 @torch.no_grad()
 def conjugate_bottom_means(module: GBN, batch: SparseBatch, means: list[torch.Tensor], steps: int,
-                           prior_scale: float) -> torch.Tensor:
+                           prior: PriorStrength) -> torch.Tensor:
     """The bottom layer's posterior mean from its conjugate update over ``batch``'s counts: start from
     ``means`` (every layer's, bottom first, e.g. the encoder's) and take ``steps`` fixed-point steps of
     :func:`~deepgbn_text.distributions.gamma_poisson_fixed_point` with the prior shape f_2(theta^(2)) from
-    the layer above, times ``prior_scale``: the model's own prior (scale 1) is too strong for the words a
-    document has not shown yet, and the scale weakens it (docs/model.md)."""
-    return conjugate_update(module, batch, means, steps, prior_scale)[0]
+    the layer above, weakened by ``prior``: the model's own prior is too strong for the words a document
+    has not shown yet (docs/model.md)."""
+    return conjugate_update(module, batch, means, steps, prior)[0]
 
 
 def conjugate_update(module: GBN, batch: SparseBatch, means: list[torch.Tensor], steps: int,
-                     prior_scale: float) -> tuple[torch.Tensor, CountAllocation]:
+                     prior: PriorStrength) -> tuple[torch.Tensor, CountAllocation]:
     """:func:`conjugate_bottom_means` and the batch's counts against the bottom topics it used."""
     allocation = CountAllocation(batch.offsets, batch.cols, batch.values, batch.rows, module.links[0].phi)
-    prior = prior_scale * module.bottom_prior_shape(means)
-    return gamma_poisson_fixed_point(allocation, prior, means[0], steps), allocation
+    return gamma_poisson_fixed_point(allocation, prior(module.bottom_prior_shape(means)), means[0], steps), allocation
 
 
 def refine_posterior_means(module: GBN, batch: SparseBatch, steps: int, lr: float = 0.05) -> list[torch.Tensor]:
@@ -62,16 +90,16 @@ def refine_posterior_means(module: GBN, batch: SparseBatch, steps: int, lr: floa
 
 
 @torch.no_grad()
-def em_topics(module: GBN, batches: Iterable[SparseBatch], steps: int, prior_scale: float) -> torch.Tensor:
+def em_topics(module: GBN, batches: Iterable[SparseBatch], steps: int, prior: PriorStrength) -> torch.Tensor:
     """The bottom topics Phi^(1) after one EM step, everything else fixed (V x K, columns on the simplex).
-    E: every document's theta^(1) by :func:`conjugate_bottom_means` (``steps``, ``prior_scale``) under the
+    E: every document's theta^(1) by :func:`conjugate_bottom_means` (``steps``, ``prior``) under the
     current topics. M: each topic's words from the counts allocated to it, Phi_vk proportional to
     TOPIC_EM_SMOOTHING + sum_d x_dv Phi_vk theta_dk / (Phi_v . theta_d), the update of Poisson
     factorisation (and of PLSA)."""
     phi = module.links[0].phi
     allocated = torch.zeros_like(phi)
     for batch in batches:
-        theta, allocation = conjugate_update(module, batch, module.posterior_means(batch), steps, prior_scale)
+        theta, allocation = conjugate_update(module, batch, module.posterior_means(batch), steps, prior)
         allocated += allocation.per_word(theta)
     topics = phi * allocated + TOPIC_EM_SMOOTHING
     return topics / topics.sum(0)

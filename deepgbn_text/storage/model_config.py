@@ -48,6 +48,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "theta_mean": _LAYER_VALUES,
         "weights_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
         "prior_scale": {"type": "number", "exclusiveMinimum": 0},
+        "prior_power": {"type": "number", "minimum": 0, "maximum": 1},
     },
 }
 

@@ -31,7 +31,7 @@ from ..evaluate.perplexity import completion_perplexity, completion_split
 from .graphed_steps import GraphedSteps
 from ..model.batch import DeviceCSR, SparseBatch, iter_batches
 from ..model.gbn import GBN
-from ..model.refine import (DEFAULT_PRIOR_SCALE, PRIOR_SCALES, conjugate_bottom_means, em_topics,
+from ..model.refine import (DEFAULT_PRIOR, PRIOR_STRENGTHS, PriorStrength, conjugate_bottom_means, em_topics,
                             refine_posterior_means, set_bottom_topics)
 from .state_store import StateStore
 
@@ -109,13 +109,13 @@ class GBNWordDistribution:
     posterior mean pushed down the gamma means to word rates (the layer's own reconstruction)."""
 
     def __init__(self, module: GBN, device: torch.device, layer: int = 1, refine_steps: int = 0,
-                 conjugate_steps: int = 0, prior_scale: float = DEFAULT_PRIOR_SCALE) -> None:
+                 conjugate_steps: int = 0, prior: PriorStrength = DEFAULT_PRIOR) -> None:
         self.module = module
         self.device = device
         self.layer = layer
         self.refine_steps = refine_steps
         self.conjugate_steps = conjugate_steps
-        self.prior_scale = prior_scale
+        self.prior = prior
 
     def _theta(self, observed: sp.csr_matrix) -> torch.Tensor:
         batch = SparseBatch.from_csr(observed, self.device)
@@ -124,7 +124,7 @@ class GBNWordDistribution:
         else:
             means = self.module.posterior_means(batch)
         if self.layer == 1 and self.conjugate_steps:
-            return conjugate_bottom_means(self.module, batch, means, self.conjugate_steps, self.prior_scale)
+            return conjugate_bottom_means(self.module, batch, means, self.conjugate_steps, self.prior)
         return means[self.layer - 1]
 
     def word_distribution(self, observed: sp.csr_matrix) -> np.ndarray:
@@ -147,15 +147,15 @@ class GBNWordDistribution:
         return probs.cpu().numpy()
 
 
-def choose_prior_scale(module: GBN, device: torch.device, observed: sp.csr_matrix, heldout: sp.csr_matrix,
-                       conjugate_steps: int) -> tuple[float, float]:
-    """The scale of PRIOR_SCALES whose conjugate inference gives the lowest completion perplexity on the
-    validation documents' held-out words (the first on a tie), and that perplexity."""
+def choose_prior(module: GBN, device: torch.device, observed: sp.csr_matrix, heldout: sp.csr_matrix,
+                 conjugate_steps: int) -> tuple[PriorStrength, float]:
+    """The strength of PRIOR_STRENGTHS whose conjugate inference gives the lowest completion perplexity on
+    the validation documents' held-out words (the first on a tie), and that perplexity."""
     module.eval()
-    scores = [completion_perplexity(GBNWordDistribution(module, device, 1, 0, conjugate_steps, scale), observed, heldout)
-              for scale in PRIOR_SCALES]
+    scores = [completion_perplexity(GBNWordDistribution(module, device, 1, 0, conjugate_steps, prior), observed, heldout)
+              for prior in PRIOR_STRENGTHS]
     best = int(np.argmin(scores))
-    return PRIOR_SCALES[best], scores[best]
+    return PRIOR_STRENGTHS[best], scores[best]
 
 
 EM_STEP_SIZES = (1.0, 0.5, 0.25)
@@ -164,7 +164,7 @@ documents choose one (a full EM step can overfit the training documents)."""
 
 
 def refine_topics_by_em(module: GBN, device: torch.device, counts: sp.csr_matrix, train_rows: np.ndarray,
-                       val: Validation, conjugate_steps: int, prior_scale: float, max_updates: int) -> tuple[int, float]:
+                       val: Validation, conjugate_steps: int, prior: PriorStrength, max_updates: int) -> tuple[int, float]:
     """Up to ``max_updates`` EM updates of the bottom topics over the training documents
     (:func:`~deepgbn_text.model.refine.em_topics`), each taken at the share of EM_STEP_SIZES that gives the
     validation documents the lowest completion perplexity under the conjugate inference, and only if
@@ -174,7 +174,7 @@ def refine_topics_by_em(module: GBN, device: torch.device, counts: sp.csr_matrix
 
     def perplexity(phi: torch.Tensor) -> float:
         set_bottom_topics(module, phi)
-        scorer = GBNWordDistribution(module, device, 1, 0, conjugate_steps, prior_scale)
+        scorer = GBNWordDistribution(module, device, 1, 0, conjugate_steps, prior)
         return completion_perplexity(scorer, val.observed, val.heldout)
 
     trained = module.links[0].logits.detach().clone()
@@ -184,7 +184,7 @@ def refine_topics_by_em(module: GBN, device: torch.device, counts: sp.csr_matrix
     while kept < max_updates:
         set_bottom_topics(module, current)  # scoring the shares left the last one in place
         batches = (batch for _, batch in iter_batches(counts, train_rows, EVAL_BATCH_SIZE, device))
-        target = em_topics(module, batches, conjugate_steps, prior_scale)
+        target = em_topics(module, batches, conjugate_steps, prior)
         score, size = min((perplexity((1 - size) * current + size * target), size) for size in EM_STEP_SIZES)
         if not score < best:
             break
