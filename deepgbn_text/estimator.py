@@ -565,6 +565,7 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
             "theta_mean": self.theta_mean_,
             "prior_scale": self.prior_.scale,
             "prior_power": self.prior_.power,
+            "prior_second_layer": self.prior_.second_layer,
             "device": str(self.device_),
             "versions": package_versions(),
         }
@@ -602,7 +603,8 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         model.topic_prevalence_ = config["topic_prevalence"]
         model.theta_mean_ = config["theta_mean"]
         model.prior_ = PriorStrength(float(config.get("prior_scale", DEFAULT_PRIOR.scale)),
-                                     float(config.get("prior_power", DEFAULT_PRIOR.power)))
+                                     float(config.get("prior_power", DEFAULT_PRIOR.power)),
+                                     float(config.get("prior_second_layer", DEFAULT_PRIOR.second_layer)))
         model.device_ = resolve_device(device)
         with torch.device("meta"):  # shapes only: a tampered config cannot make us allocate much
             expected = model._build_module(len(model.vocab_), model.topics_).state_dict()

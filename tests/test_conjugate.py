@@ -13,7 +13,7 @@ from deepgbn_text.distributions import GAMMA_RATE, CountAllocation, gamma_poisso
 from deepgbn_text.evaluate import completion_perplexity, completion_split
 from deepgbn_text.model import SparseBatch
 from deepgbn_text.model.refine import (DEFAULT_PRIOR, PRIOR_STRENGTHS, TOPIC_EM_SMOOTHING, PriorStrength,
-                                      conjugate_bottom_means, em_topics)
+                                      conjugate_bottom_means, conjugate_update, em_topics, second_layer_update)
 from deepgbn_text.training.trainer import GBNWordDistribution, Validation, choose_prior, refine_topics_by_em
 
 FAST = dict(n_topics=[6, 3], n_layers=2, epochs=8, hidden=32, patience=50, device="cpu", seed=2)
@@ -121,19 +121,44 @@ def test_without_validation_documents_the_default_scale(small_corpus):
 
 
 def test_prior_strength_is_saved_and_a_model_from_before_loads_with_the_encoder_mean(fitted, small_corpus, tmp_path):
-    fitted.prior_, chosen = PriorStrength(2.0, 0.5), fitted.prior_
+    fitted.prior_, chosen = PriorStrength(2.0, 0.5, 0.25), fitted.prior_
     try:
         loaded = GeneralizedGBN.load(fitted.save(tmp_path / "m"), device="cpu")
     finally:
         fitted.prior_ = chosen
-    assert loaded.prior_ == PriorStrength(2.0, 0.5) and loaded.conjugate_steps == 20
-    assert "rescaled to a total of 2 x its total^0.5" in loaded.inference
+    assert loaded.prior_ == PriorStrength(2.0, 0.5, 0.25) and loaded.conjugate_steps == 20
+    assert "rescaled to a total of 2 x its total^0.5, after layer 2's own conjugate update" in loaded.inference
     config_path = tmp_path / "m" / "config.json"
     config = json.loads(config_path.read_text())
-    del config["prior_scale"], config["prior_power"], config["params"]["conjugate_steps"]
+    del config["prior_scale"], config["prior_power"], config["prior_second_layer"], config["params"]["conjugate_steps"]
     config_path.write_text(json.dumps(config))
     old = GeneralizedGBN.load(tmp_path / "m", device="cpu")
     assert old.conjugate_steps == 0 and old.prior_ == DEFAULT_PRIOR
+
+
+def test_second_layer_update_is_the_fixed_point_of_layer_two_and_feeds_the_bottom_prior(fitted, small_corpus):
+    module = fitted.module_
+    batch = SparseBatch.from_csr(small_corpus.counts[:30])
+    means = module.posterior_means(batch)
+    theta2 = second_layer_update(module, batch, means, 300, 0.5)
+    # the fixed point of x ~ Pois(Phi1 Phi2 theta2), theta2 ~ Gam(0.5 r, 1) (two layers: r from the top)
+    words = (module.links[0].phi @ module.links[1].phi).detach().numpy()
+    dense = small_corpus.counts[:30].toarray()
+    prior = 0.5 * module.top_shape.detach().numpy()
+    theta = theta2.numpy()
+    allocated = theta * ((dense / (theta @ words.T)) @ words)
+    assert np.allclose(theta, (prior + allocated) / 2, rtol=1e-3, atol=1e-5)
+    assert not np.allclose(theta, means[1].numpy())
+    # the bottom update then starts from that layer 2
+    refined, _ = conjugate_update(module, batch, means, 20, PriorStrength(1.0, 1.0, 0.5))
+    expected, _ = conjugate_update(module, batch, [means[0], second_layer_update(module, batch, means, 20, 0.5)],
+                                   20, PriorStrength(1.0))
+    assert torch.equal(refined, expected)
+
+
+def test_a_one_layer_fit_never_chooses_a_second_layer_update(small_corpus):
+    model = GeneralizedGBN(**{**FAST, "n_topics": [6], "n_layers": 1, "epochs": 2}).fit(small_corpus)
+    assert model.prior_.second_layer == 0.0
 
 
 def test_prior_strength_power_one_scales_and_power_half_grows_as_the_square_root():

@@ -20,10 +20,13 @@ class PriorStrength:
     above: it uses ``scale`` * a * |a|^(``power`` - 1), |a| = sum_k a_k, a prior of total pseudo-count
     ``scale`` * |a|^``power`` spread as a is. The model's own prior is scale 1, power 1; with the gamma rate
     fixed at 1 its total |a| follows the document's length, and power 1/2 lets the total grow only as its
-    square root, so a long document leans on its own words more (docs/model.md)."""
+    square root, so a long document leans on its own words more (docs/model.md). ``second_layer`` > 0
+    first refines theta^(2) by its own conjugate update (:func:`second_layer_update`, prior scaled by it);
+    0 keeps the encoder's mean there."""
 
     scale: float
     power: float = 1.0
+    second_layer: float = 0.0
 
     def __call__(self, shape: torch.Tensor) -> torch.Tensor:
         """The prior shape the conjugate update uses, from the model's ``shape`` (documents x topics)."""
@@ -33,15 +36,19 @@ class PriorStrength:
         return shape * (self.scale * total ** (self.power - 1.0))
 
     def __str__(self) -> str:
-        if self.power == 1.0:
-            return f"scaled by {self.scale:g}"
-        return f"rescaled to a total of {self.scale:g} x its total^{self.power:g}"
+        text = (f"scaled by {self.scale:g}" if self.power == 1.0
+                else f"rescaled to a total of {self.scale:g} x its total^{self.power:g}")
+        if self.second_layer:
+            text += f", after layer 2's own conjugate update (its prior scaled by {self.second_layer:g})"
+        return text
 
 
 PRIOR_STRENGTHS = (*(PriorStrength(scale) for scale in (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)),
-                   *(PriorStrength(scale, 0.5) for scale in (1 / 2, 1.0, 2.0, 4.0)))
+                   *(PriorStrength(scale, 0.5) for scale in (1 / 2, 1.0, 2.0, 4.0)),
+                   *(PriorStrength(scale, 0.5, 0.5) for scale in (2.0, 4.0)))
 """The prior strengths the fit chooses from, on its validation documents, for :func:`conjugate_bottom_means`
-(the model's prior scaled, then totals that grow as the square root of its mass; on a tie the first)."""
+(the model's prior scaled, then totals that grow as the square root of its mass, then those after layer 2's
+own update, for models of two layers or more; on a tie the first)."""
 DEFAULT_PRIOR = PriorStrength(1 / 8)
 """The prior strength of a model fitted without validation documents (the choice on most corpora tried)."""
 TOPIC_EM_SMOOTHING = 0.01
@@ -62,8 +69,22 @@ def conjugate_bottom_means(module: GBN, batch: SparseBatch, means: list[torch.Te
 def conjugate_update(module: GBN, batch: SparseBatch, means: list[torch.Tensor], steps: int,
                      prior: PriorStrength) -> tuple[torch.Tensor, CountAllocation]:
     """:func:`conjugate_bottom_means` and the batch's counts against the bottom topics it used."""
+    if prior.second_layer and module.n_layers > 1:
+        means = [means[0], second_layer_update(module, batch, means, steps, prior.second_layer), *means[2:]]
     allocation = CountAllocation(batch.offsets, batch.cols, batch.values, batch.rows, module.links[0].phi)
     return gamma_poisson_fixed_point(allocation, prior(module.bottom_prior_shape(means)), means[0], steps), allocation
+
+
+@torch.no_grad()
+def second_layer_update(module: GBN, batch: SparseBatch, means: list[torch.Tensor], steps: int,
+                        scale: float) -> torch.Tensor:
+    """theta^(2) by its own conjugate update on ``batch``'s counts, from ``means[1]``: the words as
+    Pois(Phi^(1) Phi^(2) theta^(2)) (the link's linear part; the columns of the product are on the simplex)
+    under the prior shape from the layer above (f_3(theta^(3)), or r for two layers) times ``scale``."""
+    words = module.links[0].phi @ module.links[1].phi
+    allocation = CountAllocation(batch.offsets, batch.cols, batch.values, batch.rows, words)
+    above = positive(module.links[2](means[2])) if module.n_layers > 2 else module.top_shape.expand_as(means[1])
+    return gamma_poisson_fixed_point(allocation, scale * above, means[1], steps)
 
 
 def refine_posterior_means(module: GBN, batch: SparseBatch, steps: int, lr: float = 0.05) -> list[torch.Tensor]:

@@ -49,6 +49,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "weights_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
         "prior_scale": {"type": "number", "exclusiveMinimum": 0},
         "prior_power": {"type": "number", "minimum": 0, "maximum": 1},
+        "prior_second_layer": {"type": "number", "minimum": 0},
     },
 }
 

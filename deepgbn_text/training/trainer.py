@@ -152,10 +152,11 @@ def choose_prior(module: GBN, device: torch.device, observed: sp.csr_matrix, hel
     """The strength of PRIOR_STRENGTHS whose conjugate inference gives the lowest completion perplexity on
     the validation documents' held-out words (the first on a tie), and that perplexity."""
     module.eval()
+    candidates = [prior for prior in PRIOR_STRENGTHS if module.n_layers > 1 or not prior.second_layer]
     scores = [completion_perplexity(GBNWordDistribution(module, device, 1, 0, conjugate_steps, prior), observed, heldout)
-              for prior in PRIOR_STRENGTHS]
+              for prior in candidates]
     best = int(np.argmin(scores))
-    return PRIOR_STRENGTHS[best], scores[best]
+    return candidates[best], scores[best]
 
 
 EM_STEP_SIZES = (1.0, 0.5, 0.25)
