@@ -39,7 +39,7 @@ class PriorStrength:
         text = (f"scaled by {self.scale:g}" if self.power == 1.0
                 else f"rescaled to a total of {self.scale:g} x its total^{self.power:g}")
         if self.second_layer:
-            text += f", after layer 2's own conjugate update (its prior scaled by {self.second_layer:g})"
+            text += f", after layer 2's own conjugate update with its prior scaled by {self.second_layer:g}"
         return text
 
 
