@@ -13,7 +13,6 @@ from .batch import SparseBatch
 from .gbn import GBN
 
 
-
 @dataclass(frozen=True)
 class PriorStrength:
     """How far the bottom layer's conjugate update trusts the prior shape a = f_2(theta^(2)) from the layer
