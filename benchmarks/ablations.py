@@ -4,11 +4,14 @@
     python benchmarks/ablations.py --corpus sample --rows 0,1 --epochs 3            # smoke test
     OMP_NUM_THREADS=1 python benchmarks/ablations.py --step-timing 200              # Weibull vs gamma step time
 
-Rows: 0 the default (the bottom layer pretrained alone, non-linear links with the expert's gate at most 0.1, balanced upper links, a
-Dirichlet(0.1) on the upper loadings, every upper layer's own likelihood of the words, 128-32-8); 1-4 the
+Rows: 0 the default (the bottom layer pretrained alone, non-linear links with the expert's gate at most
+0.1, balanced upper links, a Dirichlet(0.1) on the upper loadings, every upper layer's own likelihood of
+the words, a gamma prior below the top whose total shape grows as 2 sqrt of its mass, 128-32-8); 1-4 the
 default with one mechanism off (no per-layer likelihood; free column-softmax links; a flat prior on the
 upper loadings; a free gate); 5 linear links; 6 the default mechanisms at the old widths 128-64-32; 7 the
-model before these mechanisms (all off, no pretraining, 128-64-32); 8 and 9 depth 1 and 5; 10 a gamma posterior; 11 the default without the bottom pretraining.
+model before these mechanisms (all off, no pretraining, the plain gamma prior, 128-64-32); 8 and 9 depth
+1 and 5; 10 a gamma posterior; 11 the default without the bottom pretraining; 12 without the EM
+refinement of the bottom topics; 13 the plain gamma prior Gam(a, 1) below the top (``gamma_concentration=0``).
 Corpora: benchmarks/bench_corpora.py (each with its own vocabulary and train/test split).
 Per row: test document-completion perplexity (20% of each test document held out, seed 0) with the
 default inference (the encoder, then the bottom layer's conjugate fixed point at the prior strength the
@@ -47,7 +50,8 @@ SPARSE_BELOW = 1e-3
 HELDOUT_FRACTION = 0.2
 TD_TOP_N = 25
 NPMI_TOP_N = 10
-OFF = dict(layer_likelihood=0.0, balanced_links=False, upper_concentration=1.0, gate_max=1.0, pretrain_bottom=False)
+OFF = dict(layer_likelihood=0.0, balanced_links=False, upper_concentration=1.0, gate_max=1.0, pretrain_bottom=False,
+           gamma_concentration=0.0)
 ROWS = {
     "default (bottom pretrained, nonlinear gate <= 0.1, balanced, Dirichlet 0.1, per-layer likelihood, 128-32-8)":
         dict(n_topics=[128, 32, 8]),
@@ -57,12 +61,14 @@ ROWS = {
     "free gate (expert weight up to 1)": dict(n_topics=[128, 32, 8], gate_max=1.0),
     "linear links": dict(n_topics=[128, 32, 8], link="linear"),
     "default mechanisms, widths 128-64-32": dict(n_topics=[128, 64, 32]),
-    "before (all four off, 128-64-32)": dict(n_topics=[128, 64, 32], **OFF),
+    "before (all four off, no pretraining, the plain gamma prior, 128-64-32)": dict(n_topics=[128, 64, 32], **OFF),
     "depth 1": dict(n_topics=[128]),
     "depth 5 (128-32-8-4-2)": dict(n_topics=[128, 32, 8, 4, 2]),
     "gamma posterior (implicit reparameterisation)": dict(n_topics=[128, 32, 8], posterior="gamma"),
     "without the bottom pretraining (cold start)": dict(n_topics=[128, 32, 8], pretrain_bottom=False),
     "without the EM refinement of the bottom topics": dict(n_topics=[128, 32, 8], topic_em_steps=0),
+    "the plain gamma prior Gam(a, 1) below the top (gamma_concentration 0)":
+        dict(n_topics=[128, 32, 8], gamma_concentration=0.0),
 }
 
 

@@ -68,6 +68,10 @@ def fit(
                                    "columns (< 1: parents of few children; 1: flat).", rich_help_panel=MODEL)] = 0.1,
     gate_max: Annotated[float, typer.Option(help="Largest weight of the non-linear expert in a link "
                         "(0: the linear path only).", rich_help_panel=MODEL)] = 0.1,
+    gamma_concentration: Annotated[float, typer.Option(help="Below the top layer, a layer's gamma prior keeps "
+                                   "its mean but its total shape (how closely the layer follows the one above) "
+                                   "grows as this times the square root of its mass, not as the mass "
+                                   "(0: the plain GBN's prior).", rich_help_panel=MODEL)] = 2.0,
     pretrain_bottom: Annotated[bool, typer.Option("--pretrain-bottom/--no-pretrain-bottom", help="Start a deep "
                                "model's bottom topics from a one-layer model fitted first (greedy layer-wise, "
                                "as PGBN).", rich_help_panel=MODEL)] = True,
@@ -147,7 +151,7 @@ def fit(
         model = GeneralizedGBN(n_topics=_parse_topics(topics), n_layers=layers, link=link, encoder=encoder, posterior=posterior, hidden=hidden,
                                layer_likelihood=layer_likelihood, balanced_links=balanced_links,
                                upper_concentration=upper_concentration, gate_max=gate_max,
-                               pretrain_bottom=pretrain_bottom, conjugate_steps=conjugate_steps,
+                               gamma_concentration=gamma_concentration, pretrain_bottom=pretrain_bottom, conjugate_steps=conjugate_steps,
                                topic_em_steps=topic_em_steps, epochs=epochs,
                                batch_size=batch_size, lr=lr, kl_warmup=kl_warmup, val_fraction=val_fraction,
                                patience=patience, lr_decay_patience=lr_decay_patience, ema_decay=ema_decay, topic_lr_scale=topic_lr_scale,

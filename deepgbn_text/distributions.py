@@ -149,6 +149,15 @@ def posterior_rsample(family: str, k: torch.Tensor, param: torch.Tensor) -> torc
     return weibull_rsample(k, param) if family == "weibull" else gamma_rsample(k, param)
 
 
+def capped_concentration_rate(shape: torch.Tensor, scale: float) -> torch.Tensor:
+    """rho = min(1, scale / sqrt(sum of ``shape`` over its last dim)), one per row (kept as a column).
+
+    Gam(rho a, rho c) has the mean a / c of the prior Gam(a, c), and a total shape (its concentration:
+    how closely theta's proportions must follow a's) of at most scale x sqrt(sum a), where Gam(a, c)'s is
+    sum a, which grows with the document's length."""
+    return (scale / shape.sum(-1, keepdim=True).sqrt()).clamp(max=1.0)
+
+
 def posterior_kl(
     family: str, k: torch.Tensor, param: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor | float
 ) -> torch.Tensor:

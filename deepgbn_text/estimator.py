@@ -48,6 +48,7 @@ CONFIG_FILE = "config.json"
 MODEL_FORMAT_VERSION = 1
 DEFAULT_TOP_WIDTH = 128
 LEGACY_PARAMS = {"layer_likelihood": 0.0, "balanced_links": False, "upper_concentration": 1.0, "gate_max": 1.0,
+                 "gamma_concentration": 0.0,
                  "conjugate_steps": 0, "pretrain_bottom": False, "topic_em_steps": 0}
 """The values that reproduce a model saved before these parameters existed (read when its config lacks them)."""
 SUMMARY_CHUNK_DOCS = 16384
@@ -131,6 +132,7 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         "balanced_links": ["boolean"],
         "upper_concentration": [Interval(Real, 0, None, closed="neither")],
         "gate_max": [Interval(Real, 0, 1, closed="both")],
+        "gamma_concentration": [Interval(Real, 0, None, closed="left")],
         "pretrain_bottom": ["boolean"],
         "epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [None, Interval(Integral, 1, None, closed="left")],
@@ -167,6 +169,7 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         balanced_links: bool = True,
         upper_concentration: float = 0.1,
         gate_max: float = 0.1,
+        gamma_concentration: float = 2.0,
         pretrain_bottom: bool = True,
         epochs: int = 300,
         batch_size: int | None = None,
@@ -196,6 +199,7 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         self.balanced_links = balanced_links
         self.upper_concentration = upper_concentration
         self.gate_max = gate_max
+        self.gamma_concentration = gamma_concentration
         self.pretrain_bottom = pretrain_bottom
         self.epochs = epochs
         self.batch_size = batch_size
@@ -402,7 +406,7 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         return GBN(n_words, topics, self.hidden, self.link, use_prior_in_encoder=self.encoder == "upward-downward",
                    posterior=self.posterior, layer_likelihood=self.layer_likelihood,
                    balanced_links=self.balanced_links, upper_concentration=self.upper_concentration,
-                   gate_max=self.gate_max)
+                   gate_max=self.gate_max, gamma_concentration=self.gamma_concentration)
 
     def _check_fitted(self) -> None:
         check_is_fitted(self, "module_", msg="this GeneralizedGBN is not fitted yet: call fit() or load() first")

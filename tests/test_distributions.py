@@ -161,3 +161,13 @@ def test_gamma_shape_max_is_as_peaked_as_the_weibull_max():
     """GAMMA_SHAPE_MAX is chosen so that both families have about the same smallest coefficient of variation."""
     weibull = st.weibull_min(WEIBULL_SHAPE_MAX)
     assert 1.0 / np.sqrt(GAMMA_SHAPE_MAX) == pytest.approx(weibull.std() / weibull.mean(), rel=0.01)
+
+
+def test_capped_concentration_rate_keeps_the_mean_and_caps_the_total_shape():
+    from deepgbn_text.distributions import capped_concentration_rate
+
+    shape = torch.tensor([[30.0, 60.0, 10.0], [0.5, 1.0, 1.5], [1.0, 2.0, 1.0]])  # totals 100, 3, 4
+    rho = capped_concentration_rate(shape, 2.0)
+    assert rho.shape == (3, 1)
+    assert torch.allclose((rho * shape).sum(-1), torch.tensor([2.0 * 100**0.5, 3.0, 4.0]))  # min(a, 2 sqrt(a))
+    assert torch.allclose(rho * shape / (rho * 1.0), shape)  # Gam(rho a, rho) has Gam(a, 1)'s mean

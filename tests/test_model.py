@@ -64,6 +64,7 @@ def test_fit_learns_and_records_history(fitted):
     assert len(history) == FAST["epochs"]
     assert history[-1]["train_elbo_per_token"] > history[0]["train_elbo_per_token"]
     assert all(np.isfinite(r["val_perplexity"]) for r in history)
+    assert fitted.module_.gamma_concentration == 2.0  # the estimator's default reaches the module
 
 
 def test_same_seed_same_topics(small_corpus, fitted):
@@ -331,6 +332,33 @@ def test_flat_upper_prior_and_a_closed_gate_are_todays_model(small_corpus):
     assert float(capped.gate.detach()) == pytest.approx(0.1)
 
 
+def test_gamma_concentration_off_is_the_plain_prior_and_on_caps_the_total_shape_below_the_top(small_corpus):
+    from deepgbn_text.distributions import GAMMA_RATE, posterior_kl
+
+    torch.manual_seed(0)
+    plain = GBN(small_corpus.n_words, [8, 4, 2], hidden=16)
+    capped = GBN(small_corpus.n_words, [8, 4, 2], hidden=16, gamma_concentration=2.0)
+    capped.load_state_dict(plain.state_dict())
+    batch = SparseBatch.from_csr(small_corpus.counts[:20])
+    k, lam = torch.rand(20, 8) + 0.5, torch.rand(20, 8) + 0.5
+    long_doc, short_doc = torch.full((1, 8), 50.0), torch.full((1, 8), 0.25)  # totals 400 and 2 <= 2^2
+    prior = torch.cat([long_doc, short_doc.expand(19, -1)])
+    expected_plain = posterior_kl("weibull", k, lam, prior, GAMMA_RATE).sum(-1)
+    assert torch.equal(plain._layer_kl(0, k, lam, prior), expected_plain)
+    rho = 2.0 / 400**0.5
+    on = capped._layer_kl(0, k, lam, prior)
+    assert torch.allclose(on[0], posterior_kl("weibull", k[:1], lam[:1], rho * long_doc, rho).sum(-1))
+    assert torch.equal(on[1:], expected_plain[1:])  # a total shape within 2 sqrt(total): the plain prior
+    top_k, top_lam, top_prior = k[:, :2], lam[:, :2], prior[:, :2]
+    assert torch.equal(capped._layer_kl(2, top_k, top_lam, top_prior), plain._layer_kl(2, top_k, top_lam, top_prior))
+    torch.manual_seed(1)
+    a = plain(batch)
+    torch.manual_seed(1)
+    b = capped(batch)
+    assert torch.equal(a.log_likelihood, b.log_likelihood) and torch.equal(a.kl_per_layer[2], b.kl_per_layer[2])
+    assert not torch.equal(a.kl_per_layer[0], b.kl_per_layer[0])
+
+
 def test_a_model_saved_before_the_new_parameters_loads_as_it_was(small_corpus, tmp_path):
     from deepgbn_text.estimator import LEGACY_PARAMS
 
@@ -343,6 +371,7 @@ def test_a_model_saved_before_the_new_parameters_loads_as_it_was(small_corpus, t
     loaded = GeneralizedGBN.load(tmp_path / "m", device="cpu")
     assert {name: getattr(loaded, name) for name in LEGACY_PARAMS} == LEGACY_PARAMS
     assert not loaded.module_.links[1].balanced
+    assert loaded.module_.gamma_concentration == 0.0
     np.testing.assert_array_equal(loaded.transform_layers(small_corpus)[1], old.transform_layers(small_corpus)[1])
 
 

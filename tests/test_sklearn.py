@@ -167,5 +167,7 @@ def test_invalid_parameter_names_the_option_and_is_scikit_learns_error():
 
     with pytest.raises(InvalidParameterError, match="--gate-max: invalid value 2"):
         GeneralizedGBN(gate_max=2).validate_params()
+    with pytest.raises(InvalidParameterError, match="--gamma-concentration: invalid value -1"):
+        GeneralizedGBN(gamma_concentration=-1).validate_params()
     with pytest.raises(UserInputError, match="--layers: invalid value 0"):
         GeneralizedGBN(n_layers=0).validate_params()

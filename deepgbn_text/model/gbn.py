@@ -2,7 +2,9 @@
 
 Layers are indexed 0..L-1 from the bottom (words) up. ``links[0]`` maps layer 0's latents to Poisson
 word rates (always linear, so the likelihood needs rates only at non-zero counts); ``links[i]`` for
-i >= 1 maps layer i's latents to the gamma shapes of layer i-1. The top layer's prior is Gam(r, 1).
+i >= 1 maps layer i's latents to the gamma shapes a of layer i-1. The top layer's prior is Gam(r, 1); a
+layer below it has Gam(a, 1), or with ``gamma_concentration`` c > 0 the prior of the same mean whose total
+shape grows as c sqrt(sum a) instead of sum a (``GBN._layer_kl``).
 The variational posterior of every layer is a Weibull (``posterior="weibull"``, the default) or a gamma
 (``posterior="gamma"``: implicit reparameterisation, analytic gamma-gamma KL); see distributions.py.
 """
@@ -18,6 +20,7 @@ from torch import nn
 from ..distributions import (
     GAMMA_RATE,
     POSITIVE_MIN,
+    capped_concentration_rate,
     check_posterior,
     poisson_log_likelihood_at,
     product_rates_pay,
@@ -83,9 +86,11 @@ class GBN(nn.Module):
         balanced_links: bool = False,
         upper_concentration: float = 1.0,
         gate_max: float = 1.0,
+        gamma_concentration: float = 0.0,
     ) -> None:
         super().__init__()
         self.layer_likelihood = float(layer_likelihood)
+        self.gamma_concentration = float(gamma_concentration)
         self.upper_concentration = float(upper_concentration)
         if link not in LINKS:
             raise ValueError(f"link must be one of {LINKS}, got {link!r}")
@@ -142,12 +147,22 @@ class GBN(nn.Module):
         for i in reversed(range(self.n_layers)):
             k, param, mean = posterior(i, prior)
             thetas[i] = posterior_rsample(self.posterior, k, param) if sample else mean
-            kls[i] = posterior_kl(self.posterior, k, param, prior, GAMMA_RATE).sum(-1)
+            kls[i] = self._layer_kl(i, k, param, prior)
             shapes[i] = k
             if i > 0:
                 linked[i] = self.links[i](thetas[i], phis[i])
                 prior = positive(linked[i])
         return thetas, kls, shapes, linked
+
+    def _layer_kl(self, i: int, k: torch.Tensor, param: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+        """KL of layer i's posterior (k, param) to its gamma prior, per document: Gam(prior, GAMMA_RATE), or
+        below the top with ``gamma_concentration`` c > 0, Gam(rho prior, rho GAMMA_RATE) with
+        rho = min(1, c / sqrt(sum prior)) (``distributions.capped_concentration_rate``)."""
+        rate: torch.Tensor | float = GAMMA_RATE
+        if self.gamma_concentration and i < self.n_layers - 1:
+            rho = capped_concentration_rate(prior, self.gamma_concentration)
+            prior, rate = rho * prior, rho * GAMMA_RATE
+        return posterior_kl(self.posterior, k, param, prior, rate).sum(-1)
 
     def _encoder_posterior(self, batch: SparseBatch) -> Posterior:
         states = self.encoder(batch)
