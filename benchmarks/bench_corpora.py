@@ -7,6 +7,8 @@
     load("m10")           OCTIS M10 (short texts)
     load("sample")        the bundled 2,000-document sample, a seeded 80/20 split
     load("imdb-20000")    the first 20,000 IMDB reviews, a seeded 80/20 split, V = 5,000
+    load("wiki-2000")     the first 2,000 articles of the Wikipedia coherence reference (long documents:
+                          median 1,800 words), a seeded 80/20 split, V = 5,000
 
 All but "sample" read ../shared/corpora (benchmarks only: the product never needs them).
 """
@@ -72,4 +74,8 @@ def load(name: str) -> tuple[Corpus, Corpus]:
         docs = _lines(SHARED / "imdb" / "imdb-100k.txt.gz", int(name.split("-")[1]))
         train, test = _seeded_split(len(docs))
         return _vectorise([docs[i] for i in train], [docs[i] for i in test], 5000)
-    raise SystemExit(f"unknown corpus {name!r}: sample, 20news, 20news-N, 20news-vN, bbc, m10, dblp, imdb-N")
+    if name.startswith("wiki-"):
+        docs = _lines(SHARED / "wiki-ref" / "enwiki-10k.txt.gz", int(name.split("-")[1]))
+        train, test = _seeded_split(len(docs))
+        return _vectorise([docs[i] for i in train], [docs[i] for i in test], 5000)
+    raise SystemExit(f"unknown corpus {name!r}: sample, 20news, 20news-N, 20news-vN, bbc, m10, dblp, imdb-N, wiki-N")
