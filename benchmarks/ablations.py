@@ -6,12 +6,14 @@
 
 Rows: 0 the default (the bottom layer pretrained alone, non-linear links with the expert's gate at most
 0.1, balanced upper links, a Dirichlet(0.1) on the upper loadings, every upper layer's own likelihood of
-the words, a gamma prior below the top whose total shape grows as 2 sqrt of its mass, 128-32-8); 1-4 the
-default with one mechanism off (no per-layer likelihood; free column-softmax links; a flat prior on the
-upper loadings; a free gate); 5 linear links; 6 the default mechanisms at the old widths 128-64-32; 7 the
-model before these mechanisms (all off, no pretraining, the plain gamma prior, 128-64-32); 8 and 9 depth
-1 and 5; 10 a gamma posterior; 11 the default without the bottom pretraining; 12 without the EM
-refinement of the bottom topics; 13 the plain gamma prior Gam(a, 1) below the top (``gamma_concentration=0``).
+the words, a gamma prior below the top whose total shape grows as 2 sqrt of its mass, the topic logits
+at 30x the learning rate (10x for short texts), 128-32-8); 1-4 the default with one mechanism off (no
+per-layer likelihood; free column-softmax links; a flat prior on the upper loadings; a free gate); 5
+linear links; 6 the default mechanisms at the old widths 128-64-32; 7 the model before these mechanisms
+(all off, no pretraining, the plain gamma prior, topics at 10x, 128-64-32); 8 and 9 depth 1 and 5; 10 a
+gamma posterior; 11 the default without the bottom pretraining; 12 without the EM refinement of the
+bottom topics; 13 the plain gamma prior Gam(a, 1) below the top (``gamma_concentration=0``); 14 the topic
+logits at 10x the learning rate instead of 30x.
 Corpora: benchmarks/bench_corpora.py (each with its own vocabulary and train/test split).
 Per row: test document-completion perplexity (20% of each test document held out, seed 0) with the
 default inference (the encoder, then the bottom layer's conjugate fixed point at the prior strength the
@@ -51,7 +53,7 @@ HELDOUT_FRACTION = 0.2
 TD_TOP_N = 25
 NPMI_TOP_N = 10
 OFF = dict(layer_likelihood=0.0, balanced_links=False, upper_concentration=1.0, gate_max=1.0, pretrain_bottom=False,
-           gamma_concentration=0.0)
+           gamma_concentration=0.0, topic_lr_scale=10.0)
 ROWS = {
     "default (bottom pretrained, nonlinear gate <= 0.1, balanced, Dirichlet 0.1, per-layer likelihood, 128-32-8)":
         dict(n_topics=[128, 32, 8]),
@@ -61,7 +63,7 @@ ROWS = {
     "free gate (expert weight up to 1)": dict(n_topics=[128, 32, 8], gate_max=1.0),
     "linear links": dict(n_topics=[128, 32, 8], link="linear"),
     "default mechanisms, widths 128-64-32": dict(n_topics=[128, 64, 32]),
-    "before (all four off, no pretraining, the plain gamma prior, 128-64-32)": dict(n_topics=[128, 64, 32], **OFF),
+    "before (all four off, no pretraining, the plain gamma prior, topics at 10x, 128-64-32)": dict(n_topics=[128, 64, 32], **OFF),
     "depth 1": dict(n_topics=[128]),
     "depth 5 (128-32-8-4-2)": dict(n_topics=[128, 32, 8, 4, 2]),
     "gamma posterior (implicit reparameterisation)": dict(n_topics=[128, 32, 8], posterior="gamma"),
@@ -69,6 +71,8 @@ ROWS = {
     "without the EM refinement of the bottom topics": dict(n_topics=[128, 32, 8], topic_em_steps=0),
     "the plain gamma prior Gam(a, 1) below the top (gamma_concentration 0)":
         dict(n_topics=[128, 32, 8], gamma_concentration=0.0),
+    "the topic logits at 10x the learning rate (the default for short texts only)":
+        dict(n_topics=[128, 32, 8], topic_lr_scale=10.0),
 }
 
 

@@ -93,9 +93,9 @@ def fit(
         help="Halve the learning rate after every this many epochs without held-out ELBO gain (0: never).", rich_help_panel=TRAINING)] = 0,
     ema_decay: Annotated[float, typer.Option(
         help="Validate and keep a moving average of the parameters with this decay per step (0: off; try 0.995).", rich_help_panel=TRAINING)] = 0.0,
-    topic_lr_scale: Annotated[float, typer.Option(help="The topic logits learn this many times faster than the "
-                              "rest (higher: more coherent, more distinct topics, slightly higher perplexity; "
-                              "docs/benchmarks.md).", rich_help_panel=TRAINING)] = 10.0,
+    topic_lr_scale: Annotated[Optional[float], typer.Option(help="The topic logits learn this many times faster "
+                              "than the rest (default: 30, or 10 for short texts of fewer than 20 tokens a document "
+                              "on average; docs/benchmarks.md).", rich_help_panel=TRAINING)] = None,
     torch_compile: Annotated[bool, typer.Option("--torch-compile", help="Fuse the training step's kernels with "
                              "torch.compile (needs a C++ compiler on CPU, Triton on GPU; the first steps compile).", rich_help_panel=TRAINING)] = False,
     cuda_graphs: Annotated[bool, typer.Option("--cuda-graphs/--no-cuda-graphs", help="On a GPU, replay each "

@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 
 from deepgbn_text import GeneralizedGBN, UserInputError
@@ -385,3 +386,14 @@ def test_the_default_batch_grows_with_the_corpus_and_the_learning_rate_with_the_
     learning_rates = [GeneralizedGBN(**settings, **given).fit(small_corpus).history_[0]["lr"]
                       for given in ({}, {"batch_size": 256}, {"batch_size": 256, "lr": 1e-3})]
     assert learning_rates == pytest.approx([3e-3, 6e-3, 1e-3])  # given values win; lr follows a given batch
+
+
+def test_the_default_topic_learning_rate_follows_the_documents_length(small_corpus):
+    from deepgbn_text.estimator import default_topic_lr_scale
+
+    assert [default_topic_lr_scale(n) for n in (5.4, 19.9, 20.0, 950.0)] == [10.0, 10.0, 30.0, 30.0]
+    titles = sp.csr_matrix(np.ones((10, 6)))  # 6 tokens a document
+    model = GeneralizedGBN(device="cpu")
+    assert model._train_config(small_corpus.counts, np.arange(small_corpus.n_docs)).topic_lr_scale == 30.0
+    assert model._train_config(titles, np.arange(10)).topic_lr_scale == 10.0
+    assert GeneralizedGBN(topic_lr_scale=7.0)._train_config(titles, np.arange(10)).topic_lr_scale == 7.0
