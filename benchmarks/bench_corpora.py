@@ -70,12 +70,10 @@ def load(name: str) -> tuple[Corpus, Corpus]:
                 (SHARED / "octis" / OCTIS[name] / "corpus.tsv").read_text(encoding="utf-8").splitlines()]
         return _vectorise([r[0] for r in rows if r[1] != "test"], [r[0] for r in rows if r[1] == "test"], None,
                           pretokenised=True)
-    if name.startswith("imdb-"):
-        docs = _lines(SHARED / "imdb" / "imdb-100k.txt.gz", int(name.split("-")[1]))
-        train, test = _seeded_split(len(docs))
-        return _vectorise([docs[i] for i in train], [docs[i] for i in test], 5000)
-    if name.startswith("wiki-"):
-        docs = _lines(SHARED / "wiki-ref" / "enwiki-10k.txt.gz", int(name.split("-")[1]))
+    first_lines = {"imdb": SHARED / "imdb" / "imdb-100k.txt.gz", "wiki": SHARED / "wiki-ref" / "enwiki-10k.txt.gz"}
+    source, _, count = name.partition("-")
+    if source in first_lines and count:
+        docs = _lines(first_lines[source], int(count))
         train, test = _seeded_split(len(docs))
         return _vectorise([docs[i] for i in train], [docs[i] for i in test], 5000)
     raise SystemExit(f"unknown corpus {name!r}: sample, 20news, 20news-N, 20news-vN, bbc, m10, dblp, imdb-N, wiki-N")
