@@ -88,7 +88,7 @@ def fit(
                   "batch size / 64, within 3e-3 and 6e-3).", rich_help_panel=TRAINING)] = None,
     kl_warmup: Annotated[float, typer.Option(help="Share of epochs over which the KL weight rises to 1.", rich_help_panel=TRAINING)] = 0.1,
     val_fraction: Annotated[float, typer.Option(help="Share of documents held out for early stopping.", rich_help_panel=TRAINING)] = 0.1,
-    patience: Annotated[int, typer.Option(help="Epochs without held-out ELBO gain before stopping.", rich_help_panel=TRAINING)] = 5,
+    patience: Annotated[int, typer.Option(help="Epochs without held-out ELBO gain before stopping.", rich_help_panel=TRAINING)] = 10,
     lr_decay_patience: Annotated[int, typer.Option(
         help="Halve the learning rate after every this many epochs without held-out ELBO gain (0: never).", rich_help_panel=TRAINING)] = 0,
     ema_decay: Annotated[float, typer.Option(

@@ -188,7 +188,7 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         lr: float | None = None,
         kl_warmup: float = 0.1,
         val_fraction: float = 0.1,
-        patience: int = 5,
+        patience: int = 10,
         lr_decay_patience: int = 0,
         ema_decay: float = 0.0,
         topic_lr_scale: float | None = None,

@@ -63,7 +63,7 @@ class TrainConfig:
     """The topic logits (softmax over words or child topics) learn this many times faster than the
     rest: a topic must move its logits by several units, and Adam moves each by about lr a step."""
     kl_warmup: float = 0.1
-    patience: int = 5
+    patience: int = 10
     grad_clip: float = 20.0
     max_rollbacks: int = 2
     """A faulty epoch goes back to the state before it with half the learning rate, at most this often."""
