@@ -83,14 +83,12 @@ class TrainConfig:
 
 @dataclass
 class Validation:
-    """The held-out documents: their rows, their number of tokens, their completion split and the seed of
-    that split and of their ELBO's draws."""
+    """The held-out documents: their rows, their number of tokens and their completion split."""
 
     rows: np.ndarray
     tokens: int
     observed: sp.csr_matrix
     heldout: sp.csr_matrix
-    seed: int = 0
 
 
 @dataclass
@@ -210,17 +208,6 @@ def _elbo_sum(module: GBN, batches: Iterator[tuple[int, SparseBatch]], device: t
 
 
 @contextlib.contextmanager
-def same_draws(device: torch.device, seed: int) -> Iterator[None]:
-    """Run the block on torch's random stream seeded with ``seed``, and leave the outer stream as it was.
-    The held-out ELBO draws its samples this way at every epoch, so two epochs' values differ by what the
-    parameters did, not by sampling noise (on 400 of the sample's documents one draw's value varies by 0.04
-    nats a token, more than 10 epochs of progress near the end of a fit)."""
-    with torch.random.fork_rng(devices=[device] if device.type != "cpu" else [], device_type=device.type):
-        torch.manual_seed(seed)
-        yield
-
-
-@contextlib.contextmanager
 def deterministic_on_cpu(device: torch.device) -> Iterator[None]:
     """Use torch's deterministic kernels while training on CPU: the backward of the sparse gathers
     (index_put with accumulation) otherwise sums in a thread-dependent order, and two fits with one seed
@@ -279,7 +266,7 @@ class Trainer:
         if val_rows is not None and len(val_rows):
             rows = np.asarray(val_rows, dtype=np.int64)
             observed, heldout = completion_split(take_rows(counts, rows), seed=split_seed)
-            self.val = Validation(rows, max(1, int(lengths[rows].sum())), observed, heldout, split_seed)
+            self.val = Validation(rows, max(1, int(lengths[rows].sum())), observed, heldout)
         if self.ranks.rank:
             torch.manual_seed(seed + self.ranks.rank)  # every rank its own sampling noise
         self.params = list(module.parameters())
@@ -436,8 +423,7 @@ class Trainer:
         if self.ranks.is_main:
             self.module.eval()
             val = self.val
-            with same_draws(self.device, val.seed):
-                values[0] = _elbo_sum(self.module, self._batches(val.rows, EVAL_BATCH_SIZE), self.device) / val.tokens
+            values[0] = _elbo_sum(self.module, self._batches(val.rows, EVAL_BATCH_SIZE), self.device) / val.tokens
             values[1] = completion_perplexity(GBNWordDistribution(self.module, self.device), val.observed, val.heldout)
         record["val_elbo_per_token"], record["val_perplexity"] = self.ranks.from_main(values).tolist()
         pos = self.position
