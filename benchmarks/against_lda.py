@@ -2,18 +2,21 @@
 
     OMP_NUM_THREADS=1 python benchmarks/against_lda.py --corpora sample,bbc --json benchmarks/results/against-lda.json
     python benchmarks/against_lda.py --corpora sample --epochs 2 --gibbs-iterations 20   # smoke test
+    python benchmarks/against_lda.py --corpora 20news --depths 5 --lda-widths "" --ggbn layer_likelihood=0.5 --seed 1
 
 Per corpus (benchmarks/bench_corpora.py: its own vocabulary and train/test split), ``compare_models`` fits
 the default ggbn at each depth of ``--depths`` (3: 128-32-8, the default; 1: 128; 5: 128-32-8-4-2) and
-tomotopy's LDA at K = 128 and K = 50 (1,000 Gibbs iterations), and scores all of them alike: document
+tomotopy's LDA at K = 128 and K = 50 (``--lda-widths``; 1,000 Gibbs iterations), and scores all of them alike: document
 completion perplexity (20% of each test document held out, seed 0; ggbn's inference is the one its
 defaults use, see ``inference`` in the JSON), NPMI of the top 10 words on the training documents, TD of
 the top 25 and the near-duplicate share per layer, fit seconds. The table gives ggbn's perplexity
-against tomotopy's at both K and its fit time against tomotopy's at K = 128.
+against tomotopy's at both K and its fit time against tomotopy's at K = 128. ``--ggbn KEY=VALUE`` sets a
+GeneralizedGBN parameter away from its default (a variant measured under the same protocol).
 """
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import platform
@@ -33,15 +36,27 @@ from deepgbn_text.evaluate.report import compare_models  # noqa: E402
 LDA_WIDTHS = (128, 50)
 
 
-def run_corpus(name: str, depths: list[int], epochs: int, iterations: int, seed: int) -> dict[str, object]:
+def parse_setting(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` -> (key, the value as a Python literal, or as the string when it is not one)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise SystemExit(f"--ggbn: expected KEY=VALUE, got {text!r}")
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key, value
+
+
+def run_corpus(name: str, depths: list[int], epochs: int, iterations: int, seed: int,
+               lda_widths: list[int], ggbn: dict[str, object]) -> dict[str, object]:
     """Every model of the benchmark on corpus ``name``: one row per model."""
     train, test = load(name)
     rows = []
-    options = {"lda-tomotopy": {"iterations": iterations}}
-    runs = [("ggbn", default_topics(depth)) for depth in depths] + [("lda-tomotopy", [k]) for k in LDA_WIDTHS]
+    options = {"lda-tomotopy": {"iterations": iterations}, "ggbn": ggbn}
+    runs = [("ggbn", default_topics(depth)) for depth in depths] + [("lda-tomotopy", [k]) for k in lda_widths]
     for model, widths in runs:
         result = compare_models(train, test.counts, [model], widths, epochs=epochs, seed=seed, device="cpu",
-                                measures=(), baseline_options=options)["results"][0]
+                                measures=(), model_options=options)["results"][0]
         rows.append({"model": model, "topics": widths, "perplexity": round(result["layers"][0]["perplexity"], 1),
                      "npmi": [round(layer["npmi"], 3) for layer in result["layers"]],
                      "td": [round(layer["td"], 3) for layer in result["layers"]],
@@ -76,19 +91,26 @@ def main() -> None:
     parser.add_argument("--depths", default="3,1", help="ggbn depths to fit (default widths of each)")
     parser.add_argument("--epochs", type=int, default=300)
     parser.add_argument("--gibbs-iterations", type=int, default=1000)
+    parser.add_argument("--lda-widths", default=",".join(map(str, LDA_WIDTHS)),
+                        help='tomotopy\'s numbers of topics ("" for none)')
+    parser.add_argument("--ggbn", action="append", default=[], metavar="KEY=VALUE",
+                        help="a GeneralizedGBN parameter away from its default (repeatable), e.g. patience=5")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     started = time.perf_counter()
     depths = [int(d) for d in args.depths.split(",")]
-    corpora = [run_corpus(name, depths, args.epochs, args.gibbs_iterations, args.seed)
+    lda_widths = [int(k) for k in args.lda_widths.split(",") if k.strip()]
+    ggbn = dict(parse_setting(text) for text in args.ggbn)
+    corpora = [run_corpus(name, depths, args.epochs, args.gibbs_iterations, args.seed, lda_widths, ggbn)
                for name in args.corpora.split(",")]
     table = markdown(corpora)
     print(table)
     wall = time.perf_counter() - started
     print(f"wall time {wall / 60:.1f} min")
     if args.json:
-        write_json(args.json, {"command": " ".join(sys.argv), "seed": args.seed, "wall_seconds": round(wall, 1),
+        write_json(args.json, {"command": " ".join(sys.argv), "seed": args.seed, "ggbn": ggbn,
+                               "wall_seconds": round(wall, 1),
                                "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
                                            "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
                                            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")},

@@ -103,7 +103,7 @@ def main() -> None:
         started = time.perf_counter()
         comparison = compare_models(
             train, test, models, topics, epochs=args.epochs, seed=args.seed, device=args.device,
-            baseline_options=options,
+            model_options=options,
             save_trees=args.save_trees / dataset if args.save_trees else None,
             on_model=lambda name, stage: print(f"[{dataset}] {name}: {stage}", file=sys.stderr, flush=True))
         comparison["wall_seconds"] = time.perf_counter() - started

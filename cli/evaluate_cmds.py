@@ -219,7 +219,7 @@ def compare(
         comparison = compare_models(train, test_counts, names, widths, epochs=epochs, seed=seed, hidden=hidden,
                                     batch_size=batch_size, device=device, refine_steps=refine_steps,
                                     on_model=on_model, reference=ref_counts, save_trees=save_trees, min_edge=min_edge,
-                                    baseline_options={name: {"iterations": gibbs_iterations} for name in names
+                                    model_options={name: {"iterations": gibbs_iterations} for name in names
                                                       if name.endswith("-tomotopy")},
                                     reference_name=f"reference file {reference}" if reference else "training documents")
         comparison["data"] |= {"corpus": str(corpus), "split": split}

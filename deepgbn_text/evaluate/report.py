@@ -254,11 +254,13 @@ def make_model(
     batch_size: int | None = None,
     device: str = "auto",
     refine_steps: int = 0,
-    baseline_options: dict[str, dict[str, Any]] | None = None,
+    model_options: dict[str, dict[str, Any]] | None = None,
 ) -> Any:
     """An unfitted model: "ggbn" / "gbn" (GeneralizedGBN, nonlinear / linear link, all ``topics``
     layers), an LDA baseline with ``topics[0]`` topics, or a hierarchical peer built from the widths
-    (hLDA: depth = the number of widths; PAM/HPAM: ``topics[0]`` sub- and ``topics[1]`` super-topics)."""
+    (hLDA: depth = the number of widths; PAM/HPAM: ``topics[0]`` sub- and ``topics[1]`` super-topics).
+    ``model_options[name]``: more keyword arguments for that model (GeneralizedGBN parameters for ggbn and
+    gbn, constructor options for the others)."""
     from ..baselines import BASELINES, HIERARCHICAL_PEERS
     from ..estimator import GeneralizedGBN
 
@@ -267,12 +269,13 @@ def make_model(
         model = GeneralizedGBN(n_topics=topics, n_layers=len(topics), link="nonlinear" if name == "ggbn" else "linear",
                                hidden=hidden, epochs=epochs, batch_size=batch_size, seed=seed, device=device,
                                refine_steps=refine_steps)
+        model.set_params(**(model_options or {}).get(name, {}))
         model.validate_params()
         return model
     if name in BASELINES:
-        return BASELINES[name](n_topics=topics[0], seed=seed, **(baseline_options or {}).get(name, {}))
+        return BASELINES[name](n_topics=topics[0], seed=seed, **(model_options or {}).get(name, {}))
     if name in HIERARCHICAL_PEERS:
-        return HIERARCHICAL_PEERS[name].from_widths(topics, seed=seed, **(baseline_options or {}).get(name, {}))
+        return HIERARCHICAL_PEERS[name].from_widths(topics, seed=seed, **(model_options or {}).get(name, {}))
     raise UserInputError(f"unknown model {name!r}; choose from {', '.join(known_models())}")
 
 
@@ -291,7 +294,7 @@ def compare_models(
     reference_name: str = "training documents",
     measures: Sequence[str] = GENSIM_MEASURES,
     refine_steps: int = 0,
-    baseline_options: dict[str, dict[str, Any]] | None = None,
+    model_options: dict[str, dict[str, Any]] | None = None,
     on_model: Callable[[str, str], None] | None = None,
     save_trees: str | os.PathLike[str] | None = None,
     min_edge: float = DEFAULT_MIN_EDGE,
@@ -311,7 +314,7 @@ def compare_models(
     if not topics or any(k < 1 for k in topics):
         raise UserInputError(f"--topics: widths must be positive integers, got {topics}")
     built = [(name, make_model(name, topics, epochs=epochs, seed=seed, hidden=hidden, batch_size=batch_size,
-                               device=device, refine_steps=refine_steps, baseline_options=baseline_options))
+                               device=device, refine_steps=refine_steps, model_options=model_options))
              for name in models]
     if reference is None:
         reference = train.counts
