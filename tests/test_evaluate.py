@@ -230,3 +230,15 @@ def test_dead_topics_below_a_tenth_of_uniform():
 
     assert dead_topics([0.5, 0.47, 0.03]).tolist() == [False, False, True]  # threshold 0.1 / 3
     assert dead_topics([0.5, 0.5]).tolist() == [False, False]
+
+
+def test_model_options_reach_the_deep_models_and_the_baselines():
+    from deepgbn_text.evaluate.report import make_model
+
+    options = {"ggbn": {"patience": 3, "layer_likelihood": 0.5}, "lda-sklearn": {"max_iter": 7}}
+    ggbn = make_model("ggbn", [6, 3], model_options=options)
+    assert (ggbn.patience, ggbn.layer_likelihood, ggbn.n_topics) == (3, 0.5, [6, 3])
+    assert make_model("ggbn", [6, 3]).patience == 10  # the defaults without options
+    assert make_model("lda-sklearn", [6], model_options=options).max_iter == 7
+    with pytest.raises(UserInputError, match="patience"):
+        make_model("ggbn", [6, 3], model_options={"ggbn": {"patience": 0}})
