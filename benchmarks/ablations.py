@@ -7,13 +7,16 @@
 Rows: 0 the default (the bottom layer pretrained alone, non-linear links with the expert's gate at most
 0.1, balanced upper links, a Dirichlet(0.1) on the upper loadings, every upper layer's own likelihood of
 the words, a gamma prior below the top whose total shape grows as 2 sqrt of its mass, the topic logits
-at 30x the learning rate (10x for short texts), 128-32-8); 1-4 the default with one mechanism off (no
-per-layer likelihood; free column-softmax links; a flat prior on the upper loadings; a free gate); 5
-linear links; 6 the default mechanisms at the old widths 128-64-32; 7 the model before these mechanisms
-(all off, no pretraining, the plain gamma prior, topics at 10x, 128-64-32); 8 and 9 depth 1 and 5; 10 a
-gamma posterior; 11 the default without the bottom pretraining; 12 without the EM refinement of the
+at 30x the learning rate (10x for short texts), the upper links started as partitions of the pretrained
+bottom layer's topics and a 10-epoch KL warm-up after the pretraining, 128-32-8); 1-4 the default with one
+mechanism off (no per-layer likelihood; free column-softmax links; a flat prior on the upper loadings; a
+free gate); 5 linear links; 6 the default mechanisms at the old widths 128-64-32; 7 the model before
+these mechanisms (all off, no pretraining, the plain gamma prior, topics at 10x, 128-64-32); 8 and 9 depth
+1 and 5; 10 a gamma posterior; 11 the default without the bottom pretraining; 12 without the EM refinement of the
 bottom topics; 13 the plain gamma prior Gam(a, 1) below the top (``gamma_concentration=0``); 14 the topic
-logits at 10x the learning rate instead of 30x.
+logits at 10x the learning rate instead of 30x; 15 the upper links started at random and the deep stage's
+KL warm-up over 30 epochs (the default before the partition start); 16 random links with the default
+10-epoch warm-up; 17 the partition start with the 30-epoch warm-up.
 Corpora: benchmarks/bench_corpora.py (each with its own vocabulary and train/test split).
 Per row: test document-completion perplexity (20% of each test document held out, seed 0) with the
 default inference (the encoder, then the bottom layer's conjugate fixed point at the prior strength the
@@ -73,6 +76,10 @@ ROWS = {
         dict(n_topics=[128, 32, 8], gamma_concentration=0.0),
     "the topic logits at 10x the learning rate (the default for short texts only)":
         dict(n_topics=[128, 32, 8], topic_lr_scale=10.0),
+    "random upper links after the pretraining, the deep KL warm-up at 30 epochs (the start before)":
+        dict(n_topics=[128, 32, 8], upper_start="random", deep_kl_warmup=None),
+    "random upper links, the deep KL warm-up at 10 epochs": dict(n_topics=[128, 32, 8], upper_start="random"),
+    "partitioned upper links, the deep KL warm-up at 30 epochs": dict(n_topics=[128, 32, 8], deep_kl_warmup=None),
 }
 
 

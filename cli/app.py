@@ -75,6 +75,9 @@ def fit(
     pretrain_bottom: Annotated[bool, typer.Option("--pretrain-bottom/--no-pretrain-bottom", help="Start a deep "
                                "model's bottom topics from a one-layer model fitted first (greedy layer-wise, "
                                "as PGBN).", rich_help_panel=MODEL)] = True,
+    upper_start: Annotated[str, typer.Option(help="After --pretrain-bottom: start every upper link as a balanced "
+                           "partition of the layer below that a factorisation of the pretrained topic proportions "
+                           "finds (partition), or from random logits (random).", rich_help_panel=MODEL)] = "partition",
     conjugate_steps: Annotated[int, typer.Option(help="Fixed-point steps of the bottom layer's conjugate "
                                "update over a document's words under the prior from the layer above, after the "
                                "encoder, when predicting words (0: the encoder's mean).", rich_help_panel=MODEL)] = 20,
@@ -87,6 +90,8 @@ def fit(
     lr: Annotated[Optional[float], typer.Option(help="Adam learning rate (default: 3e-3 times the square root of "
                   "batch size / 64, within 3e-3 and 6e-3).", rich_help_panel=TRAINING)] = None,
     kl_warmup: Annotated[float, typer.Option(help="Share of epochs over which the KL weight rises to 1.", rich_help_panel=TRAINING)] = 0.1,
+    deep_kl_warmup: Annotated[float, typer.Option(help="The same for the deep stage after --pretrain-bottom "
+                              "(default 1/30: 10 of 300 epochs).", rich_help_panel=TRAINING)] = 1 / 30,
     val_fraction: Annotated[float, typer.Option(help="Share of documents held out for early stopping.", rich_help_panel=TRAINING)] = 0.1,
     patience: Annotated[int, typer.Option(help="Epochs without held-out ELBO gain before stopping.", rich_help_panel=TRAINING)] = 10,
     lr_decay_patience: Annotated[int, typer.Option(
@@ -151,9 +156,9 @@ def fit(
         model = GeneralizedGBN(n_topics=_parse_topics(topics), n_layers=layers, link=link, encoder=encoder, posterior=posterior, hidden=hidden,
                                layer_likelihood=layer_likelihood, balanced_links=balanced_links,
                                upper_concentration=upper_concentration, gate_max=gate_max,
-                               gamma_concentration=gamma_concentration, pretrain_bottom=pretrain_bottom, conjugate_steps=conjugate_steps,
+                               gamma_concentration=gamma_concentration, pretrain_bottom=pretrain_bottom, upper_start=upper_start, conjugate_steps=conjugate_steps,
                                topic_em_steps=topic_em_steps, epochs=epochs,
-                               batch_size=batch_size, lr=lr, kl_warmup=kl_warmup, val_fraction=val_fraction,
+                               batch_size=batch_size, lr=lr, kl_warmup=kl_warmup, deep_kl_warmup=deep_kl_warmup, val_fraction=val_fraction,
                                patience=patience, lr_decay_patience=lr_decay_patience, ema_decay=ema_decay, topic_lr_scale=topic_lr_scale,
                                torch_compile=torch_compile,
                                cuda_graphs=cuda_graphs, seed=seed, device=device)

@@ -30,8 +30,9 @@ from .storage.csr_files import row_sums, take_rows
 from .distributions import POSTERIORS
 from .errors import UserInputError
 from .evaluate.perplexity import completion_perplexity, completion_split
-from .model.batch import SparseBatch
+from .model.batch import SparseBatch, iter_batches
 from .model.gbn import LINKS, GBN
+from .model.upper_start import START_DOCUMENTS, start_upper_links
 from .storage.model_config import check_config, check_digest, check_weights, weights_digest
 from .params import DeviceNames, InvalidParameter, option_name
 from .threads import training_threads
@@ -49,7 +50,8 @@ MODEL_FORMAT_VERSION = 1
 DEFAULT_TOP_WIDTH = 128
 LEGACY_PARAMS = {"layer_likelihood": 0.0, "balanced_links": False, "upper_concentration": 1.0, "gate_max": 1.0,
                  "gamma_concentration": 0.0,
-                 "conjugate_steps": 0, "pretrain_bottom": False, "topic_em_steps": 0}
+                 "conjugate_steps": 0, "pretrain_bottom": False, "topic_em_steps": 0, "upper_start": "random",
+                 "deep_kl_warmup": None}
 """The values that reproduce a model saved before these parameters existed (read when its config lacks them)."""
 SUMMARY_CHUNK_DOCS = 16384
 SMALLEST_DEFAULT_BATCH, LARGEST_DEFAULT_BATCH, MIN_STEPS_PER_EPOCH = 64, 256, 32
@@ -60,6 +62,12 @@ SHORT_TEXT_TOKENS = 20
 """Mean tokens per training document below which ``default_topic_lr_scale`` treats a corpus as short texts."""
 TOPIC_LR_SCALE, SHORT_TEXT_TOPIC_LR_SCALE = 30.0, 10.0
 """``default_topic_lr_scale`` for most corpora and for short texts."""
+DEEP_KL_WARMUP = 1 / 30
+"""``deep_kl_warmup``'s default: after the bottom's pretraining and the partition start, the deep stage's KL
+weight rises over 10 of 300 epochs instead of 30 (docs/benchmarks.md)."""
+UPPER_STARTS = ("partition", "random")
+"""partition: after the bottom's pretraining, every upper link starts as a balanced partition of the layer below
+found by a factorisation of the pretrained latents (model/upper_start.py); random: random logits."""
 ENCODERS = ("upward-downward", "upward")
 """upward-downward: each layer's Weibull head also reads the prior shape from the layer above (WHAI);
 upward: the heads read only the upward state (the ablation)."""
@@ -146,10 +154,12 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         "gate_max": [Interval(Real, 0, 1, closed="both")],
         "gamma_concentration": [Interval(Real, 0, None, closed="left")],
         "pretrain_bottom": ["boolean"],
+        "upper_start": [StrOptions(set(UPPER_STARTS))],
         "epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [None, Interval(Integral, 1, None, closed="left")],
         "lr": [None, Interval(Real, 0, None, closed="neither")],
         "kl_warmup": [Interval(Real, 0, 1, closed="both")],
+        "deep_kl_warmup": [None, Interval(Real, 0, 1, closed="both")],
         "val_fraction": [Interval(Real, 0, 1, closed="left")],
         "patience": [Interval(Integral, 1, None, closed="left")],
         "lr_decay_patience": [Interval(Integral, 0, None, closed="left")],
@@ -183,10 +193,12 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         gate_max: float = 0.1,
         gamma_concentration: float = 2.0,
         pretrain_bottom: bool = True,
+        upper_start: str = "partition",
         epochs: int = 300,
         batch_size: int | None = None,
         lr: float | None = None,
         kl_warmup: float = 0.1,
+        deep_kl_warmup: float | None = DEEP_KL_WARMUP,
         val_fraction: float = 0.1,
         patience: int = 10,
         lr_decay_patience: int = 0,
@@ -213,10 +225,12 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         self.gate_max = gate_max
         self.gamma_concentration = gamma_concentration
         self.pretrain_bottom = pretrain_bottom
+        self.upper_start = upper_start
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
         self.kl_warmup = kl_warmup
+        self.deep_kl_warmup = deep_kl_warmup
         self.val_fraction = val_fraction
         self.patience = patience
         self.lr_decay_patience = lr_decay_patience
@@ -298,9 +312,12 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         elif resume:
             raise UserInputError("resume=True needs the checkpoint file to resume from")
         self.pretrain_history_ = []
-        if self.pretrain_bottom and len(topics) > 1 and not resume:  # a resumed run restores every weight
+        pretrained = self.pretrain_bottom and len(topics) > 1
+        if pretrained and not resume:  # a resumed run restores every weight
             self.pretrain_history_ = self._pretrain_bottom(corpus.counts, train_rows, val_rows, callback)
         config = self._train_config(corpus.counts, train_rows)
+        if pretrained and self.deep_kl_warmup is not None:
+            config = dataclasses.replace(config, kl_warmup=self.deep_kl_warmup)
         self.history_ = self._train(corpus.counts, train_rows, val_rows, config, self.seed, callback, plan)
         self._summarise_layers(corpus.counts, train_rows, seen=0)
         return self
@@ -374,7 +391,8 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
                          callback: Callable[[dict[str, Any]], None] | None) -> list[dict[str, Any]]:
         """Greedy layer-wise start, as PGBN grows its layers: fit a one-layer model of the bottom width on
         the same documents (same schedule and early stopping), then start the deep model's bottom topics
-        and word embedding from it. Returns that fit's epoch records (each with ``"stage": "bottom"``)."""
+        and word embedding from it and, with ``upper_start="partition"``, its upper links from partitions
+        of that model's latents. Returns that fit's epoch records (each with ``"stage": "bottom"``)."""
         torch.manual_seed(self.seed)
         single = self._build_module(counts.shape[1], self.topics_[:1]).to(self.device_)
         staged = None if callback is None else (lambda record: callback({**record, "stage": "bottom"}))
@@ -382,7 +400,19 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
             config = self._train_config(counts, train_rows)
             history = Trainer(single, counts, train_rows, val_rows, config, self.seed, self.device_, staged).run()
         self.module_.start_bottom_from(single)
+        if self.upper_start == "partition":
+            start_upper_links(self.module_, self._start_latents(single, counts, train_rows), self.seed)
         return [{**record, "stage": "bottom"} for record in history]
+
+    def _start_latents(self, single: GBN, counts: sp.csr_matrix, train_rows: np.ndarray) -> np.ndarray:
+        """The pretrained model's posterior mean theta of (at most START_DOCUMENTS of, seeded) the training
+        documents, documents x bottom topics."""
+        rows = train_rows
+        if len(rows) > START_DOCUMENTS:
+            rows = np.sort(np.random.default_rng(self.seed).choice(rows, START_DOCUMENTS, replace=False))
+        with torch.no_grad():
+            return torch.cat([single.posterior_means(batch)[0].cpu()
+                              for _, batch in iter_batches(counts, rows, EVAL_BATCH_SIZE, self.device_)]).numpy()
 
     def check_corpus(self, corpus: Corpus, min_docs: int | None = None) -> np.ndarray:
         """Check that the model can be fitted on ``corpus``; return the rows of its non-empty documents."""
