@@ -47,7 +47,7 @@ def test_start_upper_links_sets_every_upper_link_from_its_partition():
     phi = module.links[1].phi.detach().numpy()  # balanced columns of the started logits
     for column in phi.T:
         members = sorted(np.flatnonzero(column > 0.2).tolist())
-        assert members in groups and column[members].sum() > 0.99
+        assert members in groups and column[members].sum() > 0.9
     top = module.links[2].logits.detach().exp().numpy()  # 3 parents below, 2 above: 2 children and 1
     assert sorted((top > 0.2).sum(0).tolist()) == [1, 2] and np.array_equal((top > 0.2).sum(1), [1, 1, 1])
     assert np.allclose(top[top < 0.2], START_FLOOR / 3)

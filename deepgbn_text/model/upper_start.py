@@ -19,8 +19,9 @@ from sklearn.decomposition import NMF
 from sklearn.exceptions import ConvergenceWarning
 
 START_FLOOR = 1e-3
-"""The loadings start at partition / size + START_FLOOR / children: every child keeps a little of every parent,
-so that training can still move it."""
+"""The logits start at log(partition / size + START_FLOOR / children). A softer start (0.1) gave more coherent
+upper topics but let near-duplicates back (20NG: 16-19% of layer 2), so the start is nearly hard
+(docs/benchmarks.md)."""
 NMF_ITERATIONS = 300
 """Multiplicative-update steps of each layer's factorisation (KL divergence, as the Poisson likelihood)."""
 START_DOCUMENTS = 20_000
