@@ -21,7 +21,10 @@ from deepgbn_text.corpora import sample_path
 from deepgbn_text.text import TextOptions, build_corpus
 
 FIT = ["--format", "corpus", "--layers", "2", "--topics", "16,8", "--hidden", "32", "--epochs", "20",
-       "--batch-size", "32", "--device", "cpu", "--seed", "1", "--checkpoint-every", "3"]
+       "--batch-size", "32", "--device", "cpu", "--seed", "1", "--checkpoint-every", "3",
+       "--upper-start", "random", "--deep-kl-warmup", "0.1"]
+"""A tiny fit whose seeds span 514-594 in validation perplexity: the two-process fit's 3% agreement with the one-process
+fit holds for this start and warm-up, and is chance for the partition start (4% apart), whose ranks DDP syncs anyway."""
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
