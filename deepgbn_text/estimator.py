@@ -30,7 +30,7 @@ from .storage.csr_files import row_sums, take_rows
 from .distributions import POSTERIORS
 from .errors import UserInputError
 from .evaluate.perplexity import completion_perplexity, completion_split
-from .model.batch import SparseBatch, iter_batches
+from .model.batch import SparseBatch
 from .model.gbn import LINKS, GBN
 from .model.upper_start import START_DOCUMENTS, start_upper_links
 from .storage.model_config import check_config, check_digest, check_weights, weights_digest
@@ -410,9 +410,7 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         rows = train_rows
         if len(rows) > START_DOCUMENTS:
             rows = np.sort(np.random.default_rng(self.seed).choice(rows, START_DOCUMENTS, replace=False))
-        with torch.no_grad():
-            return torch.cat([single.posterior_means(batch)[0].cpu()
-                              for _, batch in iter_batches(counts, rows, EVAL_BATCH_SIZE, self.device_)]).numpy()
+        return self._thetas(take_rows(counts, rows), single)[0]
 
     def check_corpus(self, corpus: Corpus, min_docs: int | None = None) -> np.ndarray:
         """Check that the model can be fitted on ``corpus``; return the rows of its non-empty documents."""
@@ -484,11 +482,13 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         """Posterior mean theta of every layer, bottom (layer 1) first: a list of (n_docs x K_l) arrays."""
         return self._thetas(self._counts(X))
 
-    def _thetas(self, counts: sp.csr_matrix) -> list[np.ndarray]:
-        parts: list[list[np.ndarray]] = [[] for _ in self.topics_]
+    def _thetas(self, counts: sp.csr_matrix, module: GBN | None = None) -> list[np.ndarray]:
+        """Every layer's posterior mean theta of the documents ``counts`` under ``module`` (default: the model's)."""
+        module = module or self.module_
+        parts: list[list[np.ndarray]] = [[] for _ in module.topics]
         for start in range(0, counts.shape[0], EVAL_BATCH_SIZE):
             batch = SparseBatch.from_csr(take_rows(counts, slice(start, start + EVAL_BATCH_SIZE)), self.device_)
-            for layer, theta in enumerate(self.module_.posterior_means(batch)):
+            for layer, theta in enumerate(module.posterior_means(batch)):
                 parts[layer].append(theta.cpu().numpy())
         return [np.concatenate(p) for p in parts]
 

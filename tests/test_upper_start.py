@@ -1,13 +1,12 @@
 """The upper links' start from the pretrained bottom layer: balanced partitions found by a factorisation."""
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 import torch
 
 from deepgbn_text import GeneralizedGBN
+from deepgbn_text.errors import UserInputError
 from deepgbn_text.model.gbn import GBN
 from deepgbn_text.model.upper_start import START_FLOOR, partition, start_upper_links
 from deepgbn_text.training import trainer as trainer_module
@@ -101,5 +100,5 @@ def test_without_the_pretraining_neither_option_changes_the_fit(small_corpus):
 
 @pytest.mark.parametrize("name, value", [("upper_start", "nmf"), ("deep_kl_warmup", 1.5)])
 def test_bad_values_name_the_option(small_corpus, name, value):
-    with pytest.raises(Exception, match=f"--{name.replace('_', '-')}"):
+    with pytest.raises(UserInputError, match=f"--{name.replace('_', '-')}"):
         GeneralizedGBN(**FAST, **{name: value}).fit(small_corpus)
