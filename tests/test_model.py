@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -262,6 +263,26 @@ def test_balanced_columns_are_a_plan_between_uniform_marginals():
     assert torch.allclose(phi.sum(0), torch.ones(4), atol=1e-6)  # every parent a distribution
     assert torch.allclose(phi.sum(1), torch.full((12,), 4 / 12), atol=1e-3)  # every child the same share
     assert (phi >= 0).all()
+
+
+def test_sinkhorn_scaling_matches_the_log_space_steps_and_survives_a_wide_range():
+    from deepgbn_text.model.links import sinkhorn_scaling
+
+    def log_space(logits, iterations):  # the textbook form: potentials updated by log-sum-exps
+        n_out, n_in = logits.shape
+        log_v = torch.zeros(1, n_in, dtype=logits.dtype)
+        for _ in range(iterations):
+            log_u = -math.log(n_out) - torch.logsumexp(logits + log_v, dim=1, keepdim=True)
+            log_v = -math.log(n_in) - torch.logsumexp(logits + log_u, dim=0, keepdim=True)
+        return torch.exp(logits + log_u + log_v + math.log(n_in))
+
+    torch.manual_seed(0)
+    for shape in [(128, 32), (32, 8), (8, 128)]:
+        logits = torch.randn(*shape, dtype=torch.float64) * 6  # a range of about 50 nats
+        assert torch.allclose(sinkhorn_scaling(logits, 20), log_space(logits, 20), atol=1e-12)
+    logits = torch.randn(16, 4) * 40  # a range of about 250 nats: entries underflow in float32, none is NaN
+    phi = sinkhorn_scaling(logits, 20)
+    assert torch.isfinite(phi).all() and torch.allclose(phi.sum(0), torch.ones(4), atol=1e-5)
 
 
 @pytest.mark.parametrize("shape", [(12, 4), (32, 128)])

