@@ -63,7 +63,7 @@ def fit(
                                 "of the words, through the bottom topics (0: off).", rich_help_panel=MODEL)] = 1.0,
     balanced_links: Annotated[bool, typer.Option("--balanced-links/--free-links", help="Upper loadings as a "
                               "transport plan with uniform marginals (every child shared out equally) or a "
-                              "free column softmax.", rich_help_panel=MODEL)] = True,
+                              "free column softmax.", rich_help_panel=MODEL)] = False,
     upper_concentration: Annotated[float, typer.Option(help="Dirichlet concentration on the upper loadings' "
                                    "columns (< 1: parents of few children; 1: flat).", rich_help_panel=MODEL)] = 0.1,
     gate_max: Annotated[float, typer.Option(help="Largest weight of the non-linear expert in a link "

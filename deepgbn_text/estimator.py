@@ -188,7 +188,7 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         posterior: str = "weibull",
         hidden: int = 256,
         layer_likelihood: float = 1.0,
-        balanced_links: bool = True,
+        balanced_links: bool = False,
         upper_concentration: float = 0.1,
         gate_max: float = 0.1,
         gamma_concentration: float = 2.0,
