@@ -16,7 +16,8 @@ these mechanisms (all off, no pretraining, the plain gamma prior, topics at 10x,
 bottom topics; 13 the plain gamma prior Gam(a, 1) below the top (``gamma_concentration=0``); 14 the topic
 logits at 10x the learning rate instead of 30x; 15 the upper links started at random and the deep stage's
 KL warm-up over 30 epochs (the start and warm-up before the partition start, here with free links); 16 random links with the default
-10-epoch warm-up; 17 the partition start with the 30-epoch warm-up.
+10-epoch warm-up; 17 the partition start with the 30-epoch warm-up; 18 the deep stage's early-stopping
+patience at 10 (the pretraining's) instead of 5.
 Corpora: benchmarks/bench_corpora.py (each with its own vocabulary and train/test split).
 Per row: test document-completion perplexity (20% of each test document held out, seed 0) with the
 default inference (the encoder, then the bottom layer's conjugate fixed point at the prior strength the
@@ -80,6 +81,7 @@ ROWS = {
         dict(n_topics=[128, 32, 8], upper_start="random", deep_kl_warmup=None),
     "random upper links, the deep KL warm-up at 10 epochs": dict(n_topics=[128, 32, 8], upper_start="random"),
     "partitioned upper links, the deep KL warm-up at 30 epochs": dict(n_topics=[128, 32, 8], deep_kl_warmup=None),
+    "the deep stage's patience at 10, as the pretraining's (the default before)": dict(n_topics=[128, 32, 8], deep_patience=10),
 }
 
 

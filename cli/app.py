@@ -94,6 +94,8 @@ def fit(
                               "(default 1/30: 10 of 300 epochs).", rich_help_panel=TRAINING)] = 1 / 30,
     val_fraction: Annotated[float, typer.Option(help="Share of documents held out for early stopping.", rich_help_panel=TRAINING)] = 0.1,
     patience: Annotated[int, typer.Option(help="Epochs without held-out ELBO gain before stopping.", rich_help_panel=TRAINING)] = 10,
+    deep_patience: Annotated[Optional[int], typer.Option(help="The same for the deep stage after --pretrain-bottom "
+                             "(default: 5, or --patience for short texts).", rich_help_panel=TRAINING)] = None,
     lr_decay_patience: Annotated[int, typer.Option(
         help="Halve the learning rate after every this many epochs without held-out ELBO gain (0: never).", rich_help_panel=TRAINING)] = 0,
     ema_decay: Annotated[float, typer.Option(
@@ -159,7 +161,7 @@ def fit(
                                gamma_concentration=gamma_concentration, pretrain_bottom=pretrain_bottom, upper_start=upper_start, conjugate_steps=conjugate_steps,
                                topic_em_steps=topic_em_steps, epochs=epochs,
                                batch_size=batch_size, lr=lr, kl_warmup=kl_warmup, deep_kl_warmup=deep_kl_warmup, val_fraction=val_fraction,
-                               patience=patience, lr_decay_patience=lr_decay_patience, ema_decay=ema_decay, topic_lr_scale=topic_lr_scale,
+                               patience=patience, deep_patience=deep_patience, lr_decay_patience=lr_decay_patience, ema_decay=ema_decay, topic_lr_scale=topic_lr_scale,
                                torch_compile=torch_compile,
                                cuda_graphs=cuda_graphs, seed=seed, device=device)
         model.validate_params()

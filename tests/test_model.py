@@ -384,14 +384,15 @@ def test_gamma_concentration_off_is_the_plain_prior_and_on_caps_the_total_shape_
 def test_a_model_saved_before_the_new_parameters_loads_as_it_was(small_corpus, tmp_path):
     from deepgbn_text.estimator import LEGACY_PARAMS
 
-    old = GeneralizedGBN(n_topics=[8, 4], n_layers=2, **LEGACY_PARAMS, epochs=2, hidden=16, device="cpu")
+    old = GeneralizedGBN(n_topics=[8, 4], n_layers=2, **LEGACY_PARAMS, epochs=2, hidden=16, patience=7, device="cpu")
     old.fit(small_corpus).save(tmp_path / "m")
     config = json.loads((tmp_path / "m" / "config.json").read_text())
-    for name in LEGACY_PARAMS:
+    for name in [*LEGACY_PARAMS, "deep_patience"]:
         del config["params"][name]
     (tmp_path / "m" / "config.json").write_text(json.dumps(config))
     loaded = GeneralizedGBN.load(tmp_path / "m", device="cpu")
     assert {name: getattr(loaded, name) for name in LEGACY_PARAMS} == LEGACY_PARAMS
+    assert loaded.deep_patience == 7  # its deep stage stopped as its pretraining did
     assert not loaded.module_.links[1].balanced
     assert loaded.module_.gamma_concentration == 0.0
     np.testing.assert_array_equal(loaded.transform_layers(small_corpus)[1], old.transform_layers(small_corpus)[1])

@@ -98,7 +98,36 @@ def test_without_the_pretraining_neither_option_changes_the_fit(small_corpus):
     assert np.array_equal(base.topic_word(2), other.topic_word(2))
 
 
-@pytest.mark.parametrize("name, value", [("upper_start", "nmf"), ("deep_kl_warmup", 1.5)])
+@pytest.mark.parametrize("name, value", [("upper_start", "nmf"), ("deep_kl_warmup", 1.5), ("deep_patience", 0)])
 def test_bad_values_name_the_option(small_corpus, name, value):
     with pytest.raises(UserInputError, match=f"--{name.replace('_', '-')}"):
         GeneralizedGBN(**FAST, **{name: value}).fit(small_corpus)
+
+
+def stale_tail(history: list[dict], warmup_epochs: int) -> int:
+    """Epochs after the best held-out ELBO (counted from the end of the KL warm-up) until training stopped."""
+    counted = [record for record in history if record["epoch"] >= warmup_epochs]
+    best = max(range(len(counted)), key=lambda i: (counted[i]["val_elbo_per_token"], -i))
+    return len(counted) - 1 - best
+
+
+def test_the_deep_stage_stops_after_its_own_patience(small_corpus):
+    model = GeneralizedGBN(**dict(FAST, epochs=200, patience=4), deep_patience=2).fit(small_corpus)
+    assert stale_tail(model.pretrain_history_, 20) == 4  # the pretraining warms up over 20 of 200 epochs
+    assert stale_tail(model.history_, 7) == 2  # the deep stage over 200 / 30
+
+
+def test_the_deep_patience_default_keeps_the_patience_for_short_texts():
+    from deepgbn_text.estimator import DEEP_PATIENCE, default_deep_patience
+
+    assert default_deep_patience(80.0, 10) == DEEP_PATIENCE == 5
+    assert default_deep_patience(80.0, 3) == 3  # never more patient than the pretraining
+    assert default_deep_patience(6.0, 10) == 10  # titles (M10 lost 2.6% at 5)
+
+
+def test_the_deep_patience_does_nothing_without_the_pretraining(small_corpus):
+    cold = dict(FAST, pretrain_bottom=False, epochs=30, patience=3)
+    base = GeneralizedGBN(**cold).fit(small_corpus)
+    other = GeneralizedGBN(**cold, deep_patience=1).fit(small_corpus)
+    assert len(base.history_) == len(other.history_)
+    assert np.array_equal(base.topic_word(1), other.topic_word(1))
