@@ -336,10 +336,9 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         if pretrained and not resume:  # a resumed run restores every weight
             self.pretrain_history_ = self._pretrain_bottom(corpus.counts, train_rows, val_rows, callback)
         config = self._train_config(corpus.counts, train_rows)
-        if pretrained:
-            config = dataclasses.replace(config, patience=self._deep_patience(corpus.counts, train_rows))
-            if self.deep_kl_warmup is not None:
-                config = dataclasses.replace(config, kl_warmup=self.deep_kl_warmup)
+        if pretrained:  # the deep stage after the pretraining
+            warmup = config.kl_warmup if self.deep_kl_warmup is None else self.deep_kl_warmup
+            config = dataclasses.replace(config, kl_warmup=warmup, patience=self._deep_patience(corpus.counts, train_rows))
         self.history_ = self._train(corpus.counts, train_rows, val_rows, config, self.seed, callback, plan)
         self._summarise_layers(corpus.counts, train_rows, seen=0)
         return self
