@@ -3,6 +3,7 @@
     OMP_NUM_THREADS=1 python benchmarks/against_lda.py --corpora sample,bbc --json benchmarks/results/against-lda.json
     python benchmarks/against_lda.py --corpora sample --epochs 2 --gibbs-iterations 20   # smoke test
     python benchmarks/against_lda.py --corpora 20news --depths 5 --lda-widths "" --ggbn layer_likelihood=0.5 --seed 1
+    python benchmarks/against_lda.py --corpora bbc --depths 3 --lda-widths 128 --lda optim_interval=0   # symmetric alpha
 
 Per corpus (benchmarks/bench_corpora.py: its own vocabulary and train/test split), ``compare_models`` fits
 the default ggbn at each depth of ``--depths`` (3: 128-32-8, the default; 1: 128; 5: 128-32-8-4-2) and
@@ -11,7 +12,8 @@ completion perplexity (20% of each test document held out, seed 0; ggbn's infere
 defaults use, see ``inference`` in the JSON), NPMI of the top 10 words on the training documents, TD of
 the top 25 and the near-duplicate share per layer, fit seconds. The table gives ggbn's perplexity
 against tomotopy's at both K and its fit time against tomotopy's at K = 128. ``--ggbn KEY=VALUE`` sets a
-GeneralizedGBN parameter away from its default (a variant measured under the same protocol).
+GeneralizedGBN parameter away from its default (a variant measured under the same protocol); ``--lda KEY=VALUE``
+a ``TomotopyLDA`` option (``optim_interval=0``: tomotopy without its re-estimation of an asymmetric alpha).
 """
 from __future__ import annotations
 
@@ -36,11 +38,11 @@ from deepgbn_text.evaluate.report import compare_models  # noqa: E402
 LDA_WIDTHS = (128, 50)
 
 
-def parse_setting(text: str) -> tuple[str, object]:
-    """``KEY=VALUE`` -> (key, the value as a Python literal, or as the string when it is not one)."""
+def parse_setting(option: str, text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` given to ``option`` -> (key, the value as a Python literal, or as the string when it is not one)."""
     key, sep, value = text.partition("=")
     if not sep or not key:
-        raise SystemExit(f"--ggbn: expected KEY=VALUE, got {text!r}")
+        raise SystemExit(f"{option}: expected KEY=VALUE, got {text!r}")
     try:
         return key, ast.literal_eval(value)
     except (ValueError, SyntaxError):
@@ -48,11 +50,11 @@ def parse_setting(text: str) -> tuple[str, object]:
 
 
 def run_corpus(name: str, depths: list[int], epochs: int, iterations: int, seed: int,
-               lda_widths: list[int], ggbn: dict[str, object]) -> dict[str, object]:
+               lda_widths: list[int], ggbn: dict[str, object], lda: dict[str, object]) -> dict[str, object]:
     """Every model of the benchmark on corpus ``name``: one row per model."""
     train, test = load(name)
     rows = []
-    options = {"lda-tomotopy": {"iterations": iterations}, "ggbn": ggbn}
+    options = {"lda-tomotopy": {"iterations": iterations, **lda}, "ggbn": ggbn}
     runs = [("ggbn", default_topics(depth)) for depth in depths] + [("lda-tomotopy", [k]) for k in lda_widths]
     for model, widths in runs:
         result = compare_models(train, test.counts, [model], widths, epochs=epochs, seed=seed, device="cpu",
@@ -95,21 +97,24 @@ def main() -> None:
                         help='tomotopy\'s numbers of topics ("" for none)')
     parser.add_argument("--ggbn", action="append", default=[], metavar="KEY=VALUE",
                         help="a GeneralizedGBN parameter away from its default (repeatable), e.g. patience=5")
+    parser.add_argument("--lda", action="append", default=[], metavar="KEY=VALUE",
+                        help="a TomotopyLDA option (repeatable), e.g. optim_interval=0")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     started = time.perf_counter()
     depths = [int(d) for d in args.depths.split(",")]
     lda_widths = [int(k) for k in args.lda_widths.split(",") if k.strip()]
-    ggbn = dict(parse_setting(text) for text in args.ggbn)
-    corpora = [run_corpus(name, depths, args.epochs, args.gibbs_iterations, args.seed, lda_widths, ggbn)
+    ggbn = dict(parse_setting("--ggbn", text) for text in args.ggbn)
+    lda = dict(parse_setting("--lda", text) for text in args.lda)
+    corpora = [run_corpus(name, depths, args.epochs, args.gibbs_iterations, args.seed, lda_widths, ggbn, lda)
                for name in args.corpora.split(",")]
     table = markdown(corpora)
     print(table)
     wall = time.perf_counter() - started
     print(f"wall time {wall / 60:.1f} min")
     if args.json:
-        write_json(args.json, {"command": " ".join(sys.argv), "seed": args.seed, "ggbn": ggbn,
+        write_json(args.json, {"command": " ".join(sys.argv), "seed": args.seed, "ggbn": ggbn, "lda": lda,
                                "wall_seconds": round(wall, 1),
                                "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
                                            "torch": torch.__version__, "torch_threads": torch.get_num_threads(),

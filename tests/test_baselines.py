@@ -72,6 +72,17 @@ def test_missing_tomotopy_says_how_to_install(monkeypatch, tiny):
         TomotopyLDA(n_topics=2).fit(tiny[0])
 
 
+def test_tomotopy_optim_interval_zero_keeps_the_symmetric_prior(tiny):
+    pytest.importorskip("tomotopy", reason="tomotopy is not installed (pip install deepgbn-text[tomotopy])")
+    options = {"n_topics": 4, "iterations": 40, "infer_iterations": 10}
+    fixed = TomotopyLDA(optim_interval=0, **options).fit(tiny[0])
+    learned = TomotopyLDA(**options).fit(tiny[0])  # tomotopy's default: re-estimate alpha every 10 sweeps
+    assert np.allclose(fixed.model_.alpha, 0.1)
+    assert not np.allclose(learned.model_.alpha, 0.1)
+    with pytest.raises(UserInputError, match="optim_interval"):
+        TomotopyLDA(optim_interval=-1)
+
+
 # ------------------------------------------------------------------------ hierarchical peers
 PEER_FAST = {"iterations": 40, "infer_iterations": 10}
 

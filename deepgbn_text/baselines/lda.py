@@ -198,19 +198,26 @@ class GensimLDA(LDABaseline):
 
 
 class TomotopyLDA(LDABaseline):
-    """tomotopy ``LDAModel`` (collapsed Gibbs sampling); theta of new documents by ``model.infer``."""
+    """tomotopy ``LDAModel`` (collapsed Gibbs sampling); theta of new documents by ``model.infer``.
+
+    ``optim_interval``: tomotopy's own default 10 re-estimates an asymmetric document-topic prior alpha (one
+    value per topic, Minka's fixed point) every 10 sweeps, starting from ``alpha``; 0 keeps the symmetric
+    ``alpha`` throughout."""
 
     name = "lda-tomotopy"
     inference = "tomotopy Gibbs sampling (infer) on the observed counts"
 
     def __init__(self, n_topics: int = 50, seed: int = 0, iterations: int = 1000, infer_iterations: int = 100,
-                 alpha: float = 0.1, eta: float = 0.01, workers: int = 1) -> None:
+                 alpha: float = 0.1, eta: float = 0.01, workers: int = 1, optim_interval: int = 10) -> None:
         super().__init__(n_topics, seed)
+        if not isinstance(optim_interval, (int, np.integer)) or optim_interval < 0:
+            raise UserInputError(f"optim_interval must be a non-negative integer, got {optim_interval!r}")
         self.iterations = iterations
         self.infer_iterations = infer_iterations
         self.alpha = alpha
         self.eta = eta
         self.workers = workers
+        self.optim_interval = int(optim_interval)
 
     def _words(self, counts: sp.csr_matrix, row: int) -> list[str]:
         return document_words(counts, row, self.vocab_)
@@ -218,6 +225,7 @@ class TomotopyLDA(LDABaseline):
     def _fit(self, counts: sp.csr_matrix) -> None:
         tp = import_tomotopy(self.name)
         self.model_ = tp.LDAModel(k=self.n_topics, alpha=self.alpha, eta=self.eta, seed=self.seed)
+        self.model_.optim_interval = self.optim_interval
         train_tomotopy(self.model_, counts, self.vocab_, self.iterations, self.workers)
         # unnormalised n_kv + eta over tomotopy's vocabulary; words it never saw get the prior eta
         index = {w: j for j, w in enumerate(self.model_.used_vocabs)}
