@@ -72,6 +72,9 @@ def fit(
                                    "its mean but its total shape (how closely the layer follows the one above) "
                                    "grows as this times the square root of its mass, not as the mass "
                                    "(0: the plain GBN's prior).", rich_help_panel=MODEL)] = 2.0,
+    everyday_pools: Annotated[int, typer.Option(help="Hold this many bottom topics as everyday-word pools under "
+                              "a fixed prior that every document shares: more coherent topics on some corpora, "
+                              "at some perplexity (0: none).", rich_help_panel=MODEL)] = 0,
     pretrain_bottom: Annotated[bool, typer.Option("--pretrain-bottom/--no-pretrain-bottom", help="Start a deep "
                                "model's bottom topics from a one-layer model fitted first (greedy layer-wise, "
                                "as PGBN).", rich_help_panel=MODEL)] = True,
@@ -158,7 +161,7 @@ def fit(
         model = GeneralizedGBN(n_topics=_parse_topics(topics), n_layers=layers, link=link, encoder=encoder, posterior=posterior, hidden=hidden,
                                layer_likelihood=layer_likelihood, balanced_links=balanced_links,
                                upper_concentration=upper_concentration, gate_max=gate_max,
-                               gamma_concentration=gamma_concentration, pretrain_bottom=pretrain_bottom, upper_start=upper_start, conjugate_steps=conjugate_steps,
+                               gamma_concentration=gamma_concentration, everyday_pools=everyday_pools, pretrain_bottom=pretrain_bottom, upper_start=upper_start, conjugate_steps=conjugate_steps,
                                topic_em_steps=topic_em_steps, epochs=epochs,
                                batch_size=batch_size, lr=lr, kl_warmup=kl_warmup, deep_kl_warmup=deep_kl_warmup, val_fraction=val_fraction,
                                patience=patience, deep_patience=deep_patience, lr_decay_patience=lr_decay_patience, ema_decay=ema_decay, topic_lr_scale=topic_lr_scale,

@@ -86,6 +86,7 @@ def test_prepare_then_fit_the_prepared_folder(small_text, tmp_path):
         (["fit", "{text}", "--topics", "8,x"], "comma-separated integers"),
         (["fit", "{text}", "--min-df", "100000"], "--min-df"),
         (["fit", "{text}", "--device", "tpu"], "--device: invalid value 'tpu'"),
+        (["fit", "{text}", "--everyday-pools", "128"], "--everyday-pools: 128 pools leave none"),
         (["prepare", "{text}", "--out", "{out}", "--max-df", "0"], "--max-df"),
     ],
 )

@@ -5,6 +5,9 @@ word rates (always linear, so the likelihood needs rates only at non-zero counts
 i >= 1 maps layer i's latents to the gamma shapes a of layer i-1. The top layer's prior is Gam(r, 1); a
 layer below it has Gam(a, 1), or with ``gamma_concentration`` c > 0 the prior of the same mean whose total
 shape grows as c sqrt(sum a) instead of sum a (``GBN._layer_kl``).
+With ``everyday_pools`` P > 0 the first P bottom topics are everyday-word pools under a fixed prior: a
+one-layer model's top shapes r of those topics are held at ``pool_shapes`` instead of learned, and a deeper
+model adds ``pool_shapes`` to the bottom layer's prior shape from the layer above (``set_pool_shape``).
 The variational posterior of every layer is a Weibull (``posterior="weibull"``, the default) or a gamma
 (``posterior="gamma"``: implicit reparameterisation, analytic gamma-gamma KL); see distributions.py.
 """
@@ -87,6 +90,7 @@ class GBN(nn.Module):
         upper_concentration: float = 1.0,
         gate_max: float = 1.0,
         gamma_concentration: float = 0.0,
+        everyday_pools: int = 0,
     ) -> None:
         super().__init__()
         self.layer_likelihood = float(layer_likelihood)
@@ -108,6 +112,8 @@ class GBN(nn.Module):
         ]
         self.links = nn.ModuleList([LinearLink(self.topics[0], n_words), *upper])
         self.log_top_shape = nn.Parameter(torch.zeros(self.topics[-1]))
+        self.everyday_pools = int(everyday_pools)
+        self.register_buffer("pool_shapes", torch.zeros(self.topics[0]) if self.everyday_pools else None)
 
     @property
     def n_layers(self) -> int:
@@ -115,8 +121,22 @@ class GBN(nn.Module):
 
     @property
     def top_shape(self) -> torch.Tensor:
-        """The top layer's gamma prior shape r (learned, positive)."""
-        return self.log_top_shape.exp()
+        """The top layer's gamma prior shape r (learned, positive; a one-layer model's pools held at their
+        ``pool_shapes``)."""
+        shape = self.log_top_shape.exp()
+        if self.pool_shapes is not None and self.n_layers == 1:
+            return torch.where(self.pool_shapes > 0, self.pool_shapes, shape)
+        return shape
+
+    @torch.no_grad()
+    def set_pool_shape(self, shape: float) -> None:
+        """Give each of the first ``everyday_pools`` bottom topics the fixed prior shape ``shape`` (> 0)."""
+        self.pool_shapes.zero_()
+        self.pool_shapes[: self.everyday_pools] = shape
+
+    def _with_pools(self, prior: torch.Tensor) -> torch.Tensor:
+        """The bottom layer's prior shape from the layer above, plus the pools' fixed shapes when there are pools."""
+        return prior if self.pool_shapes is None else prior + self.pool_shapes
 
     @torch.no_grad()
     def start_bottom_from(self, single: GBN) -> None:
@@ -151,7 +171,7 @@ class GBN(nn.Module):
             shapes[i] = k
             if i > 0:
                 linked[i] = self.links[i](thetas[i], phis[i])
-                prior = positive(linked[i])
+                prior = positive(linked[i]) if i > 1 else self._with_pools(positive(linked[i]))
         return thetas, kls, shapes, linked
 
     def _layer_kl(self, i: int, k: torch.Tensor, param: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
@@ -229,10 +249,10 @@ class GBN(nn.Module):
 
     def bottom_prior_shape(self, thetas: list[torch.Tensor]) -> torch.Tensor:
         """The gamma prior shape of the bottom layer given the latents of every layer (bottom first):
-        f_2(theta^(2)), or the top shape r for a one-layer model."""
+        f_2(theta^(2)) (plus the pools' shapes), or the top shape r for a one-layer model."""
         if self.n_layers == 1:
             return self.top_shape.expand_as(thetas[0])
-        return positive(self.links[1](thetas[1]))
+        return self._with_pools(positive(self.links[1](thetas[1])))
 
     @torch.no_grad()
     def posterior_samples(self, batch: SparseBatch) -> list[torch.Tensor]:
