@@ -69,8 +69,8 @@ DEEP_PATIENCE = 5
 """``default_deep_patience`` for all but short texts: epochs without a better held-out ELBO before the deep
 stage stops, after the pretraining."""
 POOL_SHAPE_ONE_LAYER, POOL_SHAPE_DEEP = 2.0, 0.6
-"""With ``everyday_pools`` P > 0: the pools' fixed prior shape is this many mean training-document lengths,
-split evenly over the P pools, in a one-layer model (the pretraining included) and in a deeper model's bottom
+"""With ``everyday_pools`` P > 0: the pools' fixed prior shape is this many mean document lengths (over the
+fitted corpus' non-empty documents), split evenly over the P pools, in a one-layer model (the pretraining included) and in a deeper model's bottom
 layer (added to the prior from above). Measured on the sample, BBC, 20 Newsgroups and M10, not chosen by the fit
 (docs/benchmarks.md)."""
 UPPER_STARTS = ("partition", "random")
