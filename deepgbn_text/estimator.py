@@ -70,9 +70,9 @@ DEEP_PATIENCE = 5
 stage stops, after the pretraining."""
 POOL_SHAPE_ONE_LAYER, POOL_SHAPE_DEEP = 2.0, 0.6
 """With ``everyday_pools`` P > 0: the pools' fixed prior shape is this many mean document lengths (over the
-fitted corpus' non-empty documents), split evenly over the P pools, in a one-layer model (the pretraining included) and in a deeper model's bottom
-layer (added to the prior from above). Measured on the sample, BBC, 20 Newsgroups and M10, not chosen by the fit
-(docs/benchmarks.md)."""
+fitted corpus' non-empty documents), split evenly over the P pools, in a one-layer model (the pretraining
+included) and in a deeper model's bottom layer (added to the prior from above). Set by hand on the sample,
+BBC, 20 Newsgroups and M10, not chosen by the fit (docs/benchmarks.md)."""
 UPPER_STARTS = ("partition", "random")
 """partition: after the bottom's pretraining, every upper link starts as a balanced partition of the layer below
 found by a factorisation of the pretrained latents (model/upper_start.py); random: random logits."""
@@ -352,7 +352,8 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         config = self._train_config(corpus.counts, train_rows)
         if pretrained:  # the deep stage after the pretraining
             warmup = config.kl_warmup if self.deep_kl_warmup is None else self.deep_kl_warmup
-            config = dataclasses.replace(config, kl_warmup=warmup, patience=self._deep_patience(corpus.counts, train_rows))
+            config = dataclasses.replace(config, kl_warmup=warmup,
+                                         patience=self._deep_patience(corpus.counts, train_rows))
         self.history_ = self._train(corpus.counts, train_rows, val_rows, config, self.seed, callback, plan)
         self._summarise_layers(corpus.counts, train_rows, seen=0)
         return self
@@ -491,8 +492,8 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         """Give ``module``'s everyday-word pools their fixed shape for the documents ``counts`` (see POOL_SHAPE_*)."""
         if self.everyday_pools:
             share = POOL_SHAPE_ONE_LAYER if module.n_layers == 1 else POOL_SHAPE_DEEP
-            length = mean_length(counts, np.flatnonzero(row_sums(counts) > 0))
-            module.set_pool_shape(share * length / self.everyday_pools)
+            lengths = row_sums(counts)
+            module.set_pool_shape(share * float(lengths[lengths > 0].mean()) / self.everyday_pools)
 
     def _build_module(self, n_words: int, topics: list[int]) -> GBN:
         return GBN(n_words, topics, self.hidden, self.link, use_prior_in_encoder=self.encoder == "upward-downward",

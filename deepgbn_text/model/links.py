@@ -27,8 +27,8 @@ def column_softmax(logits: torch.Tensor) -> torch.Tensor:
 
 
 SINKHORN_ITERATIONS = 20
-"""Sinkhorn scaling steps of a balanced link (in log space; the columns are exact after the last step),
-and the steps of the same alternating form that solve for its gradient."""
+"""Sinkhorn scaling steps of a balanced link (the columns are exact after the last step), and the steps of
+the same alternating form that solve for its gradient."""
 
 
 SCALING_MIN = 1e-30
