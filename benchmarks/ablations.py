@@ -4,20 +4,22 @@
     python benchmarks/ablations.py --corpus sample --rows 0,1 --epochs 3            # smoke test
     OMP_NUM_THREADS=1 python benchmarks/ablations.py --step-timing 200              # Weibull vs gamma step time
 
-Rows: 0 the default (the bottom layer pretrained alone, non-linear links with the expert's gate at most 0.1,
-free (column-softmax) upper links, a Dirichlet(0.1) on the upper loadings, every upper layer's own likelihood
-of the words, a gamma prior below the top whose total shape grows as 2 sqrt of its mass, the topic logits at
-30x the learning rate (10x for short texts), the upper links started as partitions of the pretrained bottom
-layer's topics and a 10-epoch KL warm-up after the pretraining, 128-32-8); 1-4 the default with one mechanism
-changed (no per-layer likelihood; balanced transport-plan links, the default until 2026-12-02; a flat prior on
-the upper loadings; a free gate); 5 linear links; 6 the default mechanisms at the old widths 128-64-32; 7 the
-model before these mechanisms (all off, no pretraining, the plain gamma prior, topics at 10x, 128-64-32); 8
-and 9 depth 1 and 5; 10 a gamma posterior; 11 the default without the bottom pretraining; 12 without the EM
-refinement of the bottom topics; 13 the plain gamma prior Gam(a, 1) below the top (``gamma_concentration=0``);
-14 the topic logits at 10x the learning rate instead of 30x; 15 the upper links started at random and the deep
-stage's KL warm-up over 30 epochs (the start and warm-up before the partition start, here with free links); 16
-random links with the default 10-epoch warm-up; 17 the partition start with the 30-epoch warm-up; 18 the deep
-stage's early-stopping patience at 10 (the pretraining's) instead of 5.
+Rows: 0 the default (the bottom layer pretrained alone and its topics then from collapsed Gibbs LDA, non-linear
+links with the expert's gate at most 0.1, free (column-softmax) upper links, a Dirichlet(0.1) on the upper
+loadings, every upper layer's own likelihood of the words, a gamma prior below the top whose total shape grows as 2
+sqrt of its mass, the topic logits at 30x the learning rate (10x for short texts), the upper links started as
+partitions of the pretrained bottom layer's topics and a 10-epoch KL warm-up after the pretraining, 128-32-8); 1-4
+the default with one mechanism changed (no per-layer likelihood; balanced transport-plan links, the default until
+2026-12-02; a flat prior on the upper loadings; a free gate); 5 linear links; 6 the default mechanisms at the old
+widths 128-64-32; 7 the model before these mechanisms (all off, no pretraining, the plain gamma prior, topics at
+10x, 128-64-32); 8 and 9 depth 1 and 5; 10 a gamma posterior; 11 the default without the bottom pretraining; 12
+without the EM refinement of the bottom topics; 13 the plain gamma prior Gam(a, 1) below the top
+(``gamma_concentration=0``); 14 the topic logits at 10x the learning rate instead of 30x; 15 the upper links
+started at random and the deep stage's KL warm-up over 30 epochs (the start and warm-up before the partition start,
+here with free links); 16 random links with the default 10-epoch warm-up; 17 the partition start with the 30-epoch
+warm-up; 18 the deep stage's early-stopping patience at 10 (the pretraining's) instead of 5; 19 the bottom topics
+started from the one-layer model's instead of 500 sweeps of collapsed Gibbs LDA (``gibbs_sweeps=0``, the default
+before the Gibbs start: the pretraining then runs to its own early stop).
 Corpora: benchmarks/bench_corpora.py (each with its own vocabulary and train/test split).
 Per row: test document-completion perplexity (20% of each test document held out, seed 0) with the
 default inference (the encoder, then the bottom layer's conjugate fixed point at the prior strength the
@@ -59,7 +61,7 @@ NPMI_TOP_N = 10
 OFF = dict(layer_likelihood=0.0, balanced_links=False, upper_concentration=1.0, gate_max=1.0, pretrain_bottom=False,
            gamma_concentration=0.0, topic_lr_scale=10.0)
 ROWS = {
-    "default (bottom pretrained, nonlinear gate <= 0.1, free links, Dirichlet 0.1, per-layer likelihood, 128-32-8)":
+    "default (bottom pretrained, Gibbs LDA start, nonlinear gate <= 0.1, free links, Dirichlet 0.1, per-layer likelihood, 128-32-8)":
         dict(n_topics=[128, 32, 8]),
     "without the per-layer likelihood": dict(n_topics=[128, 32, 8], layer_likelihood=0.0),
     "balanced (transport-plan) upper links": dict(n_topics=[128, 32, 8], balanced_links=True),
@@ -82,6 +84,8 @@ ROWS = {
     "random upper links, the deep KL warm-up at 10 epochs": dict(n_topics=[128, 32, 8], upper_start="random"),
     "partitioned upper links, the deep KL warm-up at 30 epochs": dict(n_topics=[128, 32, 8], deep_kl_warmup=None),
     "the deep stage's patience at 10, as the pretraining's (the default before)": dict(n_topics=[128, 32, 8], deep_patience=10),
+    "the bottom topics from the one-layer model, not Gibbs LDA (gibbs_sweeps 0, the default before)":
+        dict(n_topics=[128, 32, 8], gibbs_sweeps=0),
 }
 
 

@@ -78,6 +78,10 @@ def fit(
     pretrain_bottom: Annotated[bool, typer.Option("--pretrain-bottom/--no-pretrain-bottom", help="Start a deep "
                                "model's bottom topics from a one-layer model fitted first (greedy layer-wise, "
                                "as PGBN).", rich_help_panel=MODEL)] = True,
+    gibbs_sweeps: Annotated[int, typer.Option(help="After --pretrain-bottom: start the deep model's bottom topics "
+                            "from this many sweeps of collapsed Gibbs LDA (tomotopy) on the training documents "
+                            "instead of the one-layer model's (0: the one-layer model's).",
+                            rich_help_panel=MODEL)] = 500,
     upper_start: Annotated[str, typer.Option(help="After --pretrain-bottom: start every upper link as a balanced "
                            "partition of the layer below that a factorisation of the pretrained topic proportions "
                            "finds (partition), or from random logits (random).", rich_help_panel=MODEL)] = "partition",
@@ -161,7 +165,7 @@ def fit(
         model = GeneralizedGBN(n_topics=_parse_topics(topics), n_layers=layers, link=link, encoder=encoder, posterior=posterior, hidden=hidden,
                                layer_likelihood=layer_likelihood, balanced_links=balanced_links,
                                upper_concentration=upper_concentration, gate_max=gate_max,
-                               gamma_concentration=gamma_concentration, everyday_pools=everyday_pools, pretrain_bottom=pretrain_bottom, upper_start=upper_start, conjugate_steps=conjugate_steps,
+                               gamma_concentration=gamma_concentration, everyday_pools=everyday_pools, pretrain_bottom=pretrain_bottom, gibbs_sweeps=gibbs_sweeps, upper_start=upper_start, conjugate_steps=conjugate_steps,
                                topic_em_steps=topic_em_steps, epochs=epochs,
                                batch_size=batch_size, lr=lr, kl_warmup=kl_warmup, deep_kl_warmup=deep_kl_warmup, val_fraction=val_fraction,
                                patience=patience, deep_patience=deep_patience, lr_decay_patience=lr_decay_patience, ema_decay=ema_decay, topic_lr_scale=topic_lr_scale,
@@ -197,6 +201,9 @@ def fit(
         bottom = summarise(model.pretrain_history_)
         stderr.print(f"pretrained the bottom layer alone for {bottom['epochs_run']} epochs in "
                      f"{bottom['fit_seconds']:.1f} s")
+    if getattr(model, "gibbs_seconds_", None) is not None:
+        stderr.print(f"started the bottom topics from {model.gibbs_sweeps} sweeps of collapsed Gibbs LDA in "
+                     f"{model.gibbs_seconds_:.1f} s")
     stderr.print(f"trained {summary['epochs_run']} epochs in {summary['fit_seconds']:.1f} s on {model.device_}"
               + (f"; best epoch {summary['best_epoch']}: val perplexity {summary['val_perplexity']:.1f}"
                  if "best_epoch" in summary else ""))

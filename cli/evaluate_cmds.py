@@ -191,7 +191,7 @@ def compare(
         if gibbs_iterations < 1:
             raise UserInputError(f"--gibbs-iterations must be at least 1, got {gibbs_iterations}")
         if tomotopy_models := [name for name in names if name.endswith("-tomotopy")]:
-            from deepgbn_text.baselines.lda import import_tomotopy
+            from deepgbn_text.model.lda_start import import_tomotopy
 
             import_tomotopy(tomotopy_models[0])
         for path in (test, reference):

@@ -9,6 +9,7 @@ import os
 import platform
 import shutil
 import sysconfig
+import time
 from collections.abc import Callable, Sequence
 from numbers import Integral, Real
 from pathlib import Path
@@ -32,11 +33,12 @@ from .errors import UserInputError
 from .evaluate.perplexity import completion_perplexity, completion_split
 from .model.batch import SparseBatch
 from .model.gbn import LINKS, GBN
+from .model.lda_start import check_sampler, gibbs_topics
 from .model.upper_start import START_DOCUMENTS, start_upper_links
 from .storage.model_config import check_config, check_digest, check_weights, weights_digest
 from .params import DeviceNames, InvalidParameter, option_name
 from .threads import training_threads
-from .model.refine import DEFAULT_PRIOR, PriorStrength
+from .model.refine import DEFAULT_PRIOR, PriorStrength, set_bottom_topics
 from .training.trainer import (EVAL_BATCH_SIZE, CheckpointPlan, GBNWordDistribution, TrainConfig, Trainer, choose_prior,
                                Validation, refine_topics_by_em,
                     deterministic_on_cpu)
@@ -51,7 +53,7 @@ DEFAULT_TOP_WIDTH = 128
 LEGACY_PARAMS = {"layer_likelihood": 0.0, "balanced_links": False, "upper_concentration": 1.0, "gate_max": 1.0,
                  "gamma_concentration": 0.0,
                  "conjugate_steps": 0, "pretrain_bottom": False, "topic_em_steps": 0, "upper_start": "random",
-                 "deep_kl_warmup": None}
+                 "deep_kl_warmup": None, "gibbs_sweeps": 0}
 """The values that reproduce a model saved before these parameters existed (read when its config lacks them)."""
 SUMMARY_CHUNK_DOCS = 16384
 SMALLEST_DEFAULT_BATCH, LARGEST_DEFAULT_BATCH, MIN_STEPS_PER_EPOCH = 64, 256, 32
@@ -73,6 +75,11 @@ POOL_SHAPE_ONE_LAYER, POOL_SHAPE_DEEP = 2.0, 0.6
 fitted corpus' non-empty documents), split evenly over the P pools, in a one-layer model (the pretraining
 included) and in a deeper model's bottom layer (added to the prior from above). Set by hand on the sample,
 BBC, 20 Newsgroups and M10, not chosen by the fit (docs/benchmarks.md)."""
+GIBBS_SWEEPS = 500
+"""``gibbs_sweeps``' default: half tomotopy's own 1,000, as good a start at half the time (docs/benchmarks.md)."""
+GIBBS_PRETRAIN_EPOCHS = 10
+"""With the Gibbs start, the one-layer pretraining only starts the encoder (LDA gives the bottom topics): at
+most this many epochs of it (docs/benchmarks.md)."""
 UPPER_STARTS = ("partition", "random")
 """partition: after the bottom's pretraining, every upper link starts as a balanced partition of the layer below
 found by a factorisation of the pretrained latents (model/upper_start.py); random: random logits."""
@@ -177,6 +184,7 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         "gamma_concentration": [Interval(Real, 0, None, closed="left")],
         "everyday_pools": [Interval(Integral, 0, None, closed="left")],
         "pretrain_bottom": ["boolean"],
+        "gibbs_sweeps": [Interval(Integral, 0, None, closed="left")],
         "upper_start": [StrOptions(set(UPPER_STARTS))],
         "epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [None, Interval(Integral, 1, None, closed="left")],
@@ -218,6 +226,7 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         gamma_concentration: float = 2.0,
         everyday_pools: int = 0,
         pretrain_bottom: bool = True,
+        gibbs_sweeps: int = GIBBS_SWEEPS,
         upper_start: str = "partition",
         epochs: int = 300,
         batch_size: int | None = None,
@@ -252,6 +261,7 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         self.gamma_concentration = gamma_concentration
         self.everyday_pools = everyday_pools
         self.pretrain_bottom = pretrain_bottom
+        self.gibbs_sweeps = gibbs_sweeps
         self.upper_start = upper_start
         self.epochs = epochs
         self.batch_size = batch_size
@@ -304,6 +314,9 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         if self.everyday_pools >= widths[0]:
             raise InvalidParameter(f"--everyday-pools: {self.everyday_pools} pools leave none of the {widths[0]} "
                                    "bottom topics free; give fewer pools than bottom topics")
+        if self.everyday_pools and self.gibbs_sweeps and self.pretrain_bottom and len(widths) > 1:
+            raise InvalidParameter("--everyday-pools: the pools belong to the one-layer pretraining's topics, which "
+                                   "--gibbs-sweeps replaces; add --gibbs-sweeps 0")
         return widths
 
     def _fingerprint_params(self) -> dict[str, Any]:
@@ -346,6 +359,7 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
         elif resume:
             raise UserInputError("resume=True needs the checkpoint file to resume from")
         self.pretrain_history_ = []
+        self.gibbs_seconds_: float | None = None
         pretrained = self.pretrain_bottom and len(topics) > 1
         if pretrained and not resume:  # a resumed run restores every weight
             self.pretrain_history_ = self._pretrain_bottom(corpus.counts, train_rows, val_rows, callback)
@@ -434,27 +448,36 @@ class GeneralizedGBN(TransformerMixin, BaseEstimator):
                          callback: Callable[[dict[str, Any]], None] | None) -> list[dict[str, Any]]:
         """Greedy layer-wise start, as PGBN grows its layers: fit a one-layer model of the bottom width on
         the same documents (same schedule and early stopping), then start the deep model's bottom topics
-        and word embedding from it and, with ``upper_start="partition"``, its upper links from partitions
-        of that model's latents. Returns that fit's epoch records (each with ``"stage": "bottom"``)."""
+        and word embedding from it; with ``gibbs_sweeps`` > 0 the bottom topics from collapsed Gibbs LDA
+        instead (model/lda_start.py), and the one-layer fit, which then only starts the encoder, stops after
+        at most GIBBS_PRETRAIN_EPOCHS epochs. With ``upper_start="partition"`` the upper links start from partitions
+        of the bottom latents (the one-layer model's, or LDA's). Returns the one-layer fit's epoch records
+        (each with ``"stage": "bottom"``)."""
+        if self.gibbs_sweeps:
+            check_sampler()  # before any training
         torch.manual_seed(self.seed)
         single = self._build_module(counts.shape[1], self.topics_[:1]).to(self.device_)
         self._set_pools(single, counts)
         staged = None if callback is None else (lambda record: callback({**record, "stage": "bottom"}))
         with deterministic_on_cpu(self.device_), training_threads(self.device_.type):
             config = self._train_config(counts, train_rows)
+            if self.gibbs_sweeps:
+                config = dataclasses.replace(config, epochs=min(config.epochs, GIBBS_PRETRAIN_EPOCHS))
             history = Trainer(single, counts, train_rows, val_rows, config, self.seed, self.device_, staged).run()
         self.module_.start_bottom_from(single)
-        if self.upper_start == "partition":
-            start_upper_links(self.module_, self._start_latents(single, counts, train_rows), self.seed)
-        return [{**record, "stage": "bottom"} for record in history]
-
-    def _start_latents(self, single: GBN, counts: sp.csr_matrix, train_rows: np.ndarray) -> np.ndarray:
-        """The pretrained model's posterior mean theta of (at most START_DOCUMENTS of, seeded) the training
-        documents, documents x bottom topics."""
         rows = train_rows
         if len(rows) > START_DOCUMENTS:
             rows = np.sort(np.random.default_rng(self.seed).choice(rows, START_DOCUMENTS, replace=False))
-        return self._thetas(take_rows(counts, rows), single)[0]
+        if self.gibbs_sweeps:
+            started = time.perf_counter()
+            topics, latents = gibbs_topics(counts, train_rows, self.topics_[0], self.gibbs_sweeps, self.seed, rows)
+            set_bottom_topics(self.module_, torch.from_numpy(topics).to(self.device_))
+            self.gibbs_seconds_ = time.perf_counter() - started
+        elif self.upper_start == "partition":
+            latents = self._thetas(take_rows(counts, rows), single)[0]
+        if self.upper_start == "partition":
+            start_upper_links(self.module_, latents, self.seed)
+        return [{**record, "stage": "bottom"} for record in history]
 
     def check_corpus(self, corpus: Corpus, min_docs: int | None = None) -> np.ndarray:
         """Check that the model can be fitted on ``corpus``; return the rows of its non-empty documents."""

@@ -49,7 +49,8 @@ def write_run(
     (replacing it as a whole; a training checkpoint already in ``out`` is kept).
 
     topics.json holds every topic; topics.md hides the dead ones unless ``all_topics``. metrics.json holds
-    the training summary and history, and per layer its near-duplicate and dead topics (``layers``)."""
+    the training summary and history, the bottom pretraining's summary, the Gibbs start's seconds (null
+    without one) and per layer its near-duplicate and dead topics (``layers``)."""
     from .evaluate.diagnostics import layer_health
 
     tree = model.tree(top_n=top_n, min_edge=min_edge)
@@ -64,6 +65,7 @@ def write_run(
         (tmp / TOPICS_MD).write_text((tree if all_topics else tree.without_dead()).to_markdown(top_n), encoding="utf-8")
         metrics = {"summary": summarise(model.history_), "history": model.history_,
                    "bottom_pretraining": summarise(getattr(model, "pretrain_history_", [])),
+                   "gibbs_start_seconds": getattr(model, "gibbs_seconds_", None),
                    "layers": [h.to_dict() for h in layer_health(model)]}
         (tmp / METRICS_JSON).write_text(json.dumps(metrics, indent=1), encoding="utf-8")
     return Path(out)

@@ -34,7 +34,7 @@ def test_registry_names():
 @pytest.mark.parametrize("name", sorted(BASELINES))
 def test_baseline_fits_and_gives_word_distributions(name, tiny):
     if name == "lda-tomotopy":
-        pytest.importorskip("tomotopy", reason="tomotopy is not installed (pip install deepgbn-text[tomotopy])")
+        pytest.importorskip("tomotopy", reason="tomotopy is not installed (pip install tomotopy)")
     train, test = tiny
     model = BASELINES[name](n_topics=4, seed=0, **FAST[name]).fit(train)
     assert model.n_layers == 1 and model.topics_ == [4] and model.vocab_ == train.vocab
@@ -68,12 +68,12 @@ def test_bad_arguments(tiny):
 
 def test_missing_tomotopy_says_how_to_install(monkeypatch, tiny):
     monkeypatch.setitem(sys.modules, "tomotopy", None)  # makes "import tomotopy" fail
-    with pytest.raises(UserInputError, match=r"pip install deepgbn-text\[tomotopy\]"):
+    with pytest.raises(UserInputError, match=r"lda-tomotopy needs tomotopy: pip install tomotopy"):
         TomotopyLDA(n_topics=2).fit(tiny[0])
 
 
 def test_tomotopy_optim_interval_zero_keeps_the_symmetric_prior(tiny):
-    pytest.importorskip("tomotopy", reason="tomotopy is not installed (pip install deepgbn-text[tomotopy])")
+    pytest.importorskip("tomotopy", reason="tomotopy is not installed (pip install tomotopy)")
     options = {"n_topics": 4, "iterations": 40, "infer_iterations": 10}
     fixed = TomotopyLDA(optim_interval=0, **options).fit(tiny[0])
     learned = TomotopyLDA(**options).fit(tiny[0])  # tomotopy's default: re-estimate alpha every 10 sweeps
@@ -89,7 +89,7 @@ PEER_FAST = {"iterations": 40, "infer_iterations": 10}
 
 @pytest.fixture(scope="module")
 def peers(tiny):
-    pytest.importorskip("tomotopy", reason="tomotopy is not installed (pip install deepgbn-text[tomotopy])")
+    pytest.importorskip("tomotopy", reason="tomotopy is not installed (pip install tomotopy)")
     return {name: cls.from_widths([8, 4, 2], seed=0, **PEER_FAST).fit(tiny[0])
             for name, cls in HIERARCHICAL_PEERS.items()}
 

@@ -85,7 +85,7 @@ def test_compare_writes_json_and_png(files, tmp_path):
 
 
 def test_compare_trees_against_trees(files, tmp_path):
-    pytest.importorskip("tomotopy", reason="tomotopy is not installed (pip install deepgbn-text[tomotopy])")
+    pytest.importorskip("tomotopy", reason="tomotopy is not installed (pip install tomotopy)")
     out, png, md, trees = tmp_path / "cmp.json", tmp_path / "cmp.png", tmp_path / "cmp.md", tmp_path / "trees"
     models = ["ggbn", "hlda-tomotopy", "hpam-tomotopy", "pam-tomotopy", "lda-tomotopy"]
     result = runner.invoke(app, ["compare", str(files["train"]), "--models", ",".join(models), "--layers", "3",

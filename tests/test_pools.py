@@ -63,7 +63,8 @@ def test_a_deep_models_pools_add_their_shape_to_the_bottom_prior(counts):
 
 
 def test_the_fit_sizes_the_pools_by_the_mean_document_length_and_they_survive_a_save(counts, tmp_path):
-    model = GeneralizedGBN(n_topics=[6, 3], n_layers=2, epochs=2, hidden=16, everyday_pools=2, device="cpu").fit(counts)
+    model = GeneralizedGBN(n_topics=[6, 3], n_layers=2, epochs=2, hidden=16, everyday_pools=2, gibbs_sweeps=0,
+                           device="cpu").fit(counts)
     lengths = np.asarray(counts.sum(1)).ravel()
     expected = POOL_SHAPE_DEEP * lengths[lengths > 0].mean() / 2  # the mean over the non-empty documents
     assert np.allclose(model.module_.pool_shapes.numpy(), [expected, expected, 0, 0, 0, 0])

@@ -112,7 +112,7 @@ def stale_tail(history: list[dict], warmup_epochs: int) -> int:
 
 
 def test_the_deep_stage_stops_after_its_own_patience(small_corpus):
-    model = GeneralizedGBN(**dict(FAST, epochs=200, patience=4), deep_patience=2).fit(small_corpus)
+    model = GeneralizedGBN(**dict(FAST, epochs=200, patience=4), deep_patience=2, gibbs_sweeps=0).fit(small_corpus)
     assert stale_tail(model.pretrain_history_, 20) == 4  # the pretraining warms up over 20 of 200 epochs
     assert stale_tail(model.history_, 7) == 2  # the deep stage over 200 / 30
 

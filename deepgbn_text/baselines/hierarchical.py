@@ -29,7 +29,8 @@ import scipy.sparse as sp
 
 from ..storage.corpus import Corpus, counts_for_vocab
 from ..errors import UserInputError
-from .lda import document_words, import_tomotopy, train_tomotopy, training_corpus
+from ..model.lda_start import document_words, import_tomotopy, train_tomotopy
+from .lda import training_corpus
 
 
 def _rows_normalised(matrix: np.ndarray) -> np.ndarray:

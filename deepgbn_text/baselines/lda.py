@@ -16,6 +16,7 @@ import scipy.sparse as sp
 
 from ..storage.corpus import Corpus, counts_for_vocab
 from ..errors import UserInputError
+from ..model.lda_start import document_words, fit_tomotopy_lda
 
 
 def training_corpus(X: Corpus | sp.spmatrix, vocab: Sequence[str] | None = None) -> Corpus:
@@ -26,31 +27,6 @@ def training_corpus(X: Corpus | sp.spmatrix, vocab: Sequence[str] | None = None)
     if corpus.n_docs < 2:
         raise UserInputError(f"the corpus has {corpus.n_docs} non-empty documents; at least 2 are needed")
     return corpus
-
-
-def import_tomotopy(name: str):  # type: ignore[no-untyped-def]
-    """The tomotopy module, or a UserInputError saying that model ``name`` needs it."""
-    try:
-        import tomotopy
-    except ImportError:
-        raise UserInputError(f"{name} needs tomotopy: pip install deepgbn-text[tomotopy]") from None
-    return tomotopy
-
-
-def document_words(counts: sp.csr_matrix, row: int, vocab: Sequence[str]) -> list[str]:
-    """Document ``row`` of ``counts`` as the list of its tokens (each word repeated by its count)."""
-    s, e = counts.indptr[row], counts.indptr[row + 1]
-    return [vocab[j] for j, c in zip(counts.indices[s:e], counts.data[s:e]) for _ in range(int(c))]
-
-
-def train_tomotopy(model, counts: sp.csr_matrix, vocab: Sequence[str], iterations: int,  # type: ignore[no-untyped-def]
-                   workers: int) -> None:
-    """Add every non-empty document of ``counts`` to a tomotopy ``model`` and run its Gibbs sweeps."""
-    for row in range(counts.shape[0]):
-        words = document_words(counts, row, vocab)
-        if words:  # tomotopy aborts the process on an empty document
-            model.add_doc(words)
-    model.train(iterations, workers=workers)
 
 
 class LDABaseline:
@@ -223,18 +199,9 @@ class TomotopyLDA(LDABaseline):
         return document_words(counts, row, self.vocab_)
 
     def _fit(self, counts: sp.csr_matrix) -> None:
-        tp = import_tomotopy(self.name)
-        self.model_ = tp.LDAModel(k=self.n_topics, alpha=self.alpha, eta=self.eta, seed=self.seed)
-        self.model_.optim_interval = self.optim_interval
-        train_tomotopy(self.model_, counts, self.vocab_, self.iterations, self.workers)
-        # unnormalised n_kv + eta over tomotopy's vocabulary; words it never saw get the prior eta
-        index = {w: j for j, w in enumerate(self.model_.used_vocabs)}
-        cols = np.array([index.get(w, -1) for w in self.vocab_])
-        topic_word = np.full((self.n_topics, len(self.vocab_)), float(self.model_.eta))
-        for k in range(self.n_topics):
-            raw = np.asarray(self.model_.get_topic_word_dist(k, normalize=False), dtype=np.float64)
-            topic_word[k, cols >= 0] = raw[cols[cols >= 0]]
-        self.topic_word_ = topic_word
+        self.model_, self.topic_word_ = fit_tomotopy_lda(counts, self.vocab_, self.n_topics, self.seed, self.iterations,
+                                                         self.name, self.alpha, self.eta, self.optim_interval,
+                                                         self.workers)
 
     def _theta(self, counts: sp.csr_matrix) -> np.ndarray:
         alpha = np.asarray(self.model_.alpha, dtype=np.float64).reshape(-1)
