@@ -6,7 +6,7 @@ sampling from a random start (tomotopy's LDA, its asymmetric document-topic prio
 sweeps) finds sharper, more coherent topics than the gradient training does, and the deep stage keeps them:
 on the sample and 20NG-3000 a start from Gibbs LDA's topics gave both a lower completion perplexity and a
 layer-1 NPMI above tomotopy's own (docs/benchmarks.md). The upper links' partition start then reads the
-documents' LDA topic counts instead of the VAE's latents.
+documents' LDA topic proportions times their lengths instead of the VAE's latents.
 """
 from __future__ import annotations
 
@@ -81,7 +81,6 @@ def gibbs_topics(counts: sp.csr_matrix, rows: np.ndarray, n_topics: int, sweeps:
     the simplex: n_kv + eta normalised) and the latents of the documents ``latent_rows`` (a subset of
     ``rows``; documents x K): each document's topic proportions times its length, the scale of the deep
     model's bottom latents. A document the sampler did not read gets its proportions by tomotopy's inference."""
-    check_sampler()
     if len(rows) > GIBBS_MAX_DOCUMENTS:
         rows = np.sort(np.random.default_rng(seed).choice(rows, GIBBS_MAX_DOCUMENTS, replace=False))
     vocab = [f"w{i}" for i in range(counts.shape[1])]
